@@ -1,0 +1,1 @@
+"""asynclab: helpers the asyncio course notebooks import."""

@@ -1,0 +1,944 @@
+"""Checks that the course's test cells use to judge your coroutine functions.
+
+The most important tool here is :func:`run_virtual`. It runs one of your coroutine functions
+on a fresh event loop with a *virtual clock*: ``await asyncio.sleep(0.3)`` takes no real time
+at all, yet the loop's clock says 0.3 s passed. The test cells can then tell exactly how long
+your code would have taken, and whether your awaits ran one after another or side by side::
+
+    from asynclab.testing import run_virtual, expect_equal, expect_loop_time, expect_clean
+
+    run = run_virtual(fetch_all, [0.2, 0.3, 0.1])
+    expect_equal(run.value, [0.2, 0.3, 0.1], call="fetch_all([0.2, 0.3, 0.1])")
+    expect_loop_time(run, 0.3, call="fetch_all([0.2, 0.3, 0.1])",
+                     hint="the three waits should overlap: asyncio.gather()?")
+    expect_clean(run, call="fetch_all([0.2, 0.3, 0.1])")
+
+Besides the result and the loop time, a run records the usual asyncio mistakes: blocking
+calls such as ``time.sleep()`` inside a coroutine, coroutines that were never awaited, task
+exceptions nobody looked at, tasks still running when your function returned, and aiohttp
+sessions that were never closed. ``run.problems`` describes them in plain sentences.
+
+:class:`InFlight` counts how many coroutines are inside a block at the same time, so a test
+can check that a semaphore really limits the concurrency.
+
+The ``expect_*`` helpers raise ``AssertionError`` with a short message that names the call,
+what was expected, what happened, and the likely mistake. When a check passes they print
+nothing at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import gc
+import inspect
+import logging
+import math
+import re
+import reprlib
+import sys
+import threading
+import time
+import warnings
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import looptime
+
+__all__ = [
+    "InFlight",
+    "VirtualRun",
+    "expect_clean",
+    "expect_equal",
+    "expect_loop_time",
+    "expect_max_in_flight",
+    "run_virtual",
+]
+
+#: A coroutine that holds the event loop this long (real seconds, in total) is "blocking".
+BLOCKING_THRESHOLD = 0.05
+#: Single steps shorter than this (real seconds) are never counted as blocking.
+_STEP_THRESHOLD = 0.01
+#: While a worker thread (``asyncio.to_thread``) runs, the virtual clock follows the real
+#: clock in steps of this size (seconds).
+_IDLE_STEP = 0.01
+#: How long (loop time) leaked tasks and async generators get to finish after cancellation.
+_CLEANUP_TIMEOUT = 1.0
+#: How long (real time) to wait for the worker after cancelling it on a real-time timeout.
+_CANCEL_GRACE = 0.2
+
+_NEVER_AWAITED = re.compile(r"coroutine '(?P<name>[^']+)' was never awaited")
+_UNCLOSED_SESSION = re.compile(r"Unclosed client session")
+_CAPTURED_LOGGERS = ("asyncio", "aiohttp.client", "aiohttp.internal", "aiohttp.connector")
+
+_short = reprlib.Repr()
+_short.maxlist = _short.maxtuple = _short.maxset = _short.maxdict = 8
+_short.maxstring = 60
+_short.maxother = 60
+_short.maxlevel = 3
+
+
+def _brief(value: Any) -> str:
+    """A short ``repr`` for messages (long lists and strings are cut with ``...``)."""
+    try:
+        return _short.repr(value)
+    except Exception:  # a broken __repr__ must not hide the real message
+        return f"<{type(value).__name__} object>"
+
+
+def _seconds(value: float) -> str:
+    """``0.3`` -> ``"0.3"``, ``60.0`` -> ``"60"``, ``0.30000001`` -> ``"0.3"``."""
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _pretty(qualname: str) -> str:
+    """``outer.<locals>.fetch`` -> ``fetch``; ``Client.get`` stays as it is."""
+    return qualname.rsplit("<locals>.", 1)[-1]
+
+
+def _func_name(func: Any) -> str:
+    while isinstance(func, functools.partial):
+        func = func.func
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    return _pretty(name) if isinstance(name, str) else type(func).__name__
+
+
+def _describe_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """``fetch_all([0.2, 0.3], limit=2)`` for messages."""
+    parts = [_brief(a) for a in args] + [f"{k}={_brief(v)}" for k, v in kwargs.items()]
+    return f"{_func_name(func)}({', '.join(parts)})"
+
+
+def _check_number(name: str, value: Any, *, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    if not positive and value < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return float(value)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class VirtualRun:
+    """What :func:`run_virtual` saw while your coroutine function ran.
+
+    - ``call``: the call as text, e.g. ``"fetch_all([0.2, 0.3, 0.1])"``.
+    - ``value``: what the coroutine returned (``None`` if it raised).
+    - ``error``: the exception it raised (only filled in with ``run_virtual(..., catch=True)``).
+    - ``loop_time``: seconds of *virtual* loop time the coroutine took, exact to 1e-6.
+    - ``real_time``: seconds of real time it took (small, unless something blocked).
+    - ``blocking``: ``(where, seconds)`` for coroutines that held the event loop for a while
+      without awaiting (``time.sleep()``, heavy computation, blocking I/O).
+    - ``never_awaited``: names of coroutines that were created but never awaited.
+    - ``unretrieved``: task exceptions that nobody awaited or looked at.
+    - ``leaked_tasks``: tasks still running when the coroutine returned (they were cancelled).
+    - ``unclosed_sessions``: aiohttp client sessions that were never closed.
+    - ``threads_running``: calls handed to ``asyncio.to_thread()`` still running afterwards.
+    - ``loop_errors``: anything else the event loop complained about.
+    - ``warnings``: other warnings raised during the run (they are not shown on screen).
+    - ``problems``: all of the above as plain sentences; empty for a clean run.
+    """
+
+    call: str
+    value: Any = None
+    error: BaseException | None = None
+    loop_time: float = 0.0
+    real_time: float = 0.0
+    blocking: list[tuple[str, float]] = field(default_factory=list)
+    never_awaited: list[str] = field(default_factory=list)
+    unretrieved: list[str] = field(default_factory=list)
+    leaked_tasks: list[str] = field(default_factory=list)
+    unclosed_sessions: list[str] = field(default_factory=list)
+    threads_running: int = 0
+    loop_errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        """One sentence per mistake found (each starts with a verb: "blocked ...")."""
+        found: list[str] = []
+        for where, seconds in self.blocking:
+            found.append(
+                f"blocked the event loop for {seconds:.2f} s in {where} (real time passed "
+                "while loop time stood still): a blocking call such as time.sleep() "
+                "instead of await asyncio.sleep()?"
+            )
+        for name, count in _counted(self.never_awaited):
+            what = f"coroutine {name}()" if count == 1 else f"{count} coroutines {name}()"
+            found.append(
+                f"created {what} but never awaited it: a missing `await`, or a coroutine "
+                "that was never passed to asyncio.gather() or asyncio.create_task()?"
+            )
+        for text in self.unretrieved:
+            found.append(
+                f"let a task fail with {text} without anyone retrieving the exception: "
+                "await every task you create (or gather them)."
+            )
+        for name, count in _counted(self.leaked_tasks):
+            what = f"task {name}()" if count == 1 else f"{count} tasks {name}()"
+            found.append(
+                f"left {what} still running when it returned: await (or cancel) every task "
+                "you create before returning."
+            )
+        if self.unclosed_sessions:
+            n = len(self.unclosed_sessions)
+            what = "an aiohttp.ClientSession" if n == 1 else f"{n} aiohttp.ClientSessions"
+            found.append(
+                f"left {what} open: use `async with aiohttp.ClientSession() as session:` "
+                "so it is closed even when something fails."
+            )
+        if self.threads_running:
+            n = self.threads_running
+            what = "a call" if n == 1 else f"{n} calls"
+            found.append(
+                f"left {what} handed to asyncio.to_thread() still running in a thread when it "
+                "returned: await what you hand to threads."
+            )
+        for text in self.loop_errors:
+            found.append(f"made the event loop report an error: {text}")
+        return found
+
+    def __str__(self) -> str:
+        lines = [
+            f"{self.call}: {_brief(self.value) if self.error is None else repr(self.error)}",
+            f"loop time {_seconds(self.loop_time)} s, real time {self.real_time:.3f} s",
+        ]
+        lines += [f"- {p}" for p in self.problems] or ["no problems found"]
+        return "\n".join(lines)
+
+
+def _counted(names: list[str]) -> list[tuple[str, int]]:
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return list(counts.items())
+
+
+# ------------------------------------------------------------------ the virtual loop
+
+_STDLIB_ASYNCIO = asyncio.__file__.rsplit("__init__", 1)[0]
+
+
+def _innermost_coroutine(coro: Any) -> str | None:
+    """The name of the deepest coroutine of yours in an await chain."""
+    name = None
+    seen = 0
+    while coro is not None and seen < 50:
+        code = getattr(coro, "cr_code", None)
+        if code is None:
+            break
+        filename = code.co_filename
+        if not filename.startswith(_STDLIB_ASYNCIO) and filename != __file__:
+            name = _pretty(getattr(coro, "__qualname__", code.co_name))
+        coro = getattr(coro, "cr_await", None)
+        seen += 1
+    return name
+
+
+class _TimedHandle(asyncio.Handle):
+    """A callback handle that notes when one step holds the loop for too long."""
+
+    __slots__ = ()
+
+    def _run(self) -> None:
+        loop = self._loop
+        before = loop._al_gc_seconds
+        t0 = time.perf_counter()
+        try:
+            super()._run()
+        finally:
+            spent = time.perf_counter() - t0 - (loop._al_gc_seconds - before)
+            if spent >= _STEP_THRESHOLD:
+                loop._al_note_slow_step(self._callback, spent)
+
+
+class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
+    """A looptime event loop that also times every callback in real time."""
+
+    _al_gc_seconds = 0.0
+    _al_main_name = "the coroutine"
+
+    def _al_setup_checks(self, main_name: str) -> None:
+        self._al_gc_seconds = 0.0
+        self._al_main_name = main_name
+        self._al_slow: dict[str, float] = {}
+        self._al_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        self._al_main_task: asyncio.Task[Any] | None = None
+
+    def _call_soon(self, callback: Any, args: Any, context: Any) -> asyncio.Handle:
+        # Same as asyncio's own _call_soon, with a timed handle.
+        handle = _TimedHandle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._ready.append(handle)
+        task = getattr(callback, "__self__", None)
+        if isinstance(task, asyncio.Task):
+            self._al_tasks.add(task)
+        return handle
+
+    def _al_note_slow_step(self, callback: Any, seconds: float) -> None:
+        owner = getattr(callback, "__self__", None)
+        if isinstance(owner, asyncio.Task):
+            where = _innermost_coroutine(owner.get_coro())
+            if where is None:
+                where = self._al_main_name if owner is self._al_main_task else _task_name(owner)
+        else:
+            where = _func_name(callback)
+        if not where.endswith(")"):
+            where += "()"
+        self._al_slow[where] = self._al_slow.get(where, 0.0) + seconds
+
+
+class _Executor(concurrent.futures.ThreadPoolExecutor):
+    """The run's default executor (``asyncio.to_thread``); remembers what it was given."""
+
+    def __init__(self) -> None:
+        super().__init__(thread_name_prefix="asynclab-to_thread")
+        self.submitted: list[concurrent.futures.Future[Any]] = []
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future = super().submit(fn, *args, **kwargs)
+        self.submitted.append(future)
+        return future
+
+    def busy(self) -> int:
+        """How many calls are still running in a thread (queued ones can be cancelled)."""
+        return sum(f.running() for f in self.submitted)
+
+
+# ------------------------------------------------------------------------ run_virtual
+
+
+class _Capture:
+    """Collects warnings, log records and ignored exceptions from the worker thread only."""
+
+    def __init__(self) -> None:
+        self.thread_id: int | None = None
+        self.warnings: list[tuple[type[Warning], str]] = []
+        self.log: list[str] = []
+        self.unraisable: list[str] = []
+        self.active = True
+        self._previous_hook = sys.unraisablehook
+        self._previous_show: Any = None
+
+    def mine(self) -> bool:
+        return self.active and threading.get_ident() == self.thread_id
+
+    # warnings.showwarning replacement
+    def showwarning(
+        self,
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
+        if self.mine():
+            self.warnings.append((category, str(message)))
+        else:
+            self._previous_show(message, category, filename, lineno, file, line)
+
+    # logging.Filter protocol, on the asyncio and aiohttp loggers
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.thread == self.thread_id and self.active:
+            try:
+                self.log.append(record.getMessage())
+            except Exception:
+                self.log.append(str(record.msg))
+            return False
+        return True
+
+    def unraisablehook(self, unraisable: Any) -> None:
+        if self.mine():
+            self.unraisable.append(
+                f"an exception was ignored in {_brief(unraisable.object)}: {unraisable.exc_value!r}"
+            )
+        else:
+            self._previous_hook(unraisable)
+
+
+class _State:
+    """Shared between the caller and the worker thread."""
+
+    def __init__(self) -> None:
+        self.loop: _VirtualLoop | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.value: Any = None
+        self.error: BaseException | None = None
+        self.internal_error: BaseException | None = None
+        self.timed_out = False
+        self.not_awaitable: TypeError | None = None
+        self.loop_time = 0.0
+        self.real_time = 0.0
+        self.leaked: list[str] = []
+        self.unretrieved: list[str] = []
+        self.loop_errors: list[str] = []
+        self.unclosed: list[str] = []
+        self.blocking: list[tuple[str, float]] = []
+        self.still_in_threads = 0
+        self.abandoned = False
+
+
+def _task_name(task: asyncio.Task[Any]) -> str:
+    name = getattr(task.get_coro(), "__qualname__", None)
+    return _pretty(name) if isinstance(name, str) else task.get_name()
+
+
+def _exception_handler(state: _State) -> Callable[[Any, dict[str, Any]], None]:
+    def handle(loop: Any, context: dict[str, Any]) -> None:
+        try:
+            message = str(context.get("message", ""))
+            exc = context.get("exception")
+            future = context.get("future") or context.get("task")
+            if "client_session" in context or _UNCLOSED_SESSION.search(message):
+                state.unclosed.append(_brief(context.get("client_session")))
+            elif message.startswith("Unclosed connector"):
+                state.loop_errors.append("an aiohttp connector was never closed.")
+            elif "exception was never retrieved" in message:
+                where = f" in {_task_name(future)}()" if isinstance(future, asyncio.Task) else ""
+                state.unretrieved.append(f"{exc!r}{where}")
+            elif "destroyed but it is pending" in message and isinstance(future, asyncio.Task):
+                state.leaked.append(_task_name(future))
+            else:
+                state.loop_errors.append(f"{message} ({exc!r})" if exc else message)
+        except Exception:  # never let the handler itself fail (asyncio would log it)
+            state.loop_errors.append("an error the checker could not describe.")
+
+    return handle
+
+
+def _collect_garbage() -> None:
+    """Collect the garbage of this run (the caller froze everything older, see gc.freeze)."""
+    for _ in range(2):
+        gc.collect()
+
+
+def _worker(
+    state: _State,
+    capture: _Capture,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    call: str,
+    loop_timeout: float,
+) -> None:
+    """Body of the worker thread: run func on a fresh virtual-time loop, then clean up."""
+    capture.thread_id = threading.get_ident()
+
+    def on_gc(phase: str, info: dict[str, Any], _start: list[float] = [0.0]) -> None:  # noqa: B006
+        if threading.get_ident() != capture.thread_id:
+            return
+        if phase == "start":
+            _start[0] = time.perf_counter()
+        elif loop is not None:
+            loop._al_gc_seconds += time.perf_counter() - _start[0]
+
+    loop: _VirtualLoop | None = None
+    executor = _Executor()
+    gc.callbacks.append(on_gc)
+    try:
+        loop = _VirtualLoop(start=0.0, idle_step=_IDLE_STEP)
+        loop._al_setup_checks(_func_name(func))
+        loop.set_exception_handler(_exception_handler(state))
+        loop.set_default_executor(executor)
+        state.loop = loop
+
+        async def main() -> Any:
+            state.task = loop._al_main_task = asyncio.current_task()
+            t0 = time.perf_counter()
+            try:
+                awaitable = func(*args, **kwargs)
+                if not inspect.isawaitable(awaitable):
+                    state.not_awaitable = TypeError(_not_awaitable_message(call, awaitable))
+                    del awaitable  # coroutines inside it are reported now, not later
+                    return None
+                deadline = asyncio.timeout(loop_timeout)
+                try:
+                    async with deadline:
+                        value = await awaitable
+                except TimeoutError:
+                    if deadline.expired():
+                        state.timed_out = True
+                        return None
+                    raise
+                if deadline.expired():  # cancellation was swallowed
+                    state.timed_out = True
+                return value
+            finally:
+                state.loop_time = round(loop.time(), 6)
+                state.real_time = time.perf_counter() - t0
+
+        try:
+            state.value = loop.run_until_complete(main())
+        except BaseException as exc:  # the student's own exception, re-raised by the caller
+            state.error = _trim_traceback(exc)
+        if state.abandoned:
+            return
+        _clean_up(state, loop)
+        state.still_in_threads = executor.busy()
+        state.blocking = [
+            (where, round(seconds, 3))
+            for where, seconds in loop._al_slow.items()
+            if seconds >= BLOCKING_THRESHOLD
+        ]
+    except BaseException as exc:  # a bug in the checker itself: reported by the caller
+        state.internal_error = exc
+    finally:
+        try:
+            idle = state.still_in_threads == 0 and not state.abandoned
+            executor.shutdown(wait=idle, cancel_futures=True)
+            if not state.abandoned:
+                _collect_garbage()  # finalizers report unawaited coroutines, sessions, tasks
+            if loop is not None and not loop.is_closed():
+                loop.close()
+        finally:
+            gc.callbacks.remove(on_gc)
+
+
+def _clean_up(state: _State, loop: _VirtualLoop) -> None:
+    """Cancel leftover tasks, close async generators, note unretrieved task errors."""
+    leftovers = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    if leftovers and not state.timed_out:
+        state.leaked += [_task_name(t) for t in leftovers]
+    for task in leftovers:
+        task.cancel()
+
+    async def finish() -> None:
+        if leftovers:
+            await asyncio.wait(leftovers, timeout=_CLEANUP_TIMEOUT)
+        try:
+            await asyncio.wait_for(loop.shutdown_asyncgens(), _CLEANUP_TIMEOUT)
+        except TimeoutError:
+            pass
+
+    loop.run_until_complete(finish())
+    for task in leftovers:  # their errors during cancellation are not the student's problem
+        if task.done() and not task.cancelled():
+            task.exception()
+    for task in list(loop._al_tasks):
+        if task.done() and not task.cancelled() and getattr(task, "_log_traceback", False):
+            exc = task.exception()  # marks it as retrieved, so it is reported only once
+            state.unretrieved.append(f"{exc!r} in {_task_name(task)}()")
+
+
+def _trim_traceback(exc: BaseException) -> BaseException:
+    """Drop this module's frames from the front of a traceback: the student sees their code."""
+    tb = exc.__traceback__
+    while (
+        tb is not None
+        and tb.tb_next is not None
+        and tb.tb_frame.f_globals.get("__name__")
+        in (
+            __name__,
+            "asyncio.base_events",
+            "asyncio.events",
+        )
+    ):
+        tb = tb.tb_next
+    return exc.with_traceback(tb)
+
+
+def _not_awaitable_message(call: str, result: Any) -> str:
+    if inspect.isasyncgen(result):
+        return (
+            f"{call} returned an async generator, not a coroutine: it contains `yield`, so "
+            "iterate it with `async for` instead."
+        )
+    kind = type(result).__name__
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    what = "None" if result is None else f"{article} {kind}"
+    return f"{call} returned {what}, not a coroutine: did you forget `async def`?"
+
+
+def _close_coroutines(value: Any) -> list[str]:
+    """Close coroutines returned by mistake (one level deep); return their names."""
+    items: list[Any]
+    if isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+    elif isinstance(value, dict):
+        items = list(value.values())
+    else:
+        items = [value]
+    names = []
+    for item in items:
+        if inspect.iscoroutine(item) and inspect.getcoroutinestate(item) == "CORO_CREATED":
+            names.append(_pretty(item.__qualname__))
+            item.close()
+    return names
+
+
+def run_virtual(
+    func: Callable[..., Awaitable[Any]],
+    /,
+    *args: Any,
+    loop_timeout: float = 60.0,
+    real_timeout: float = 10.0,
+    catch: bool = False,
+    **kwargs: Any,
+) -> VirtualRun:
+    """Run ``await func(*args, **kwargs)`` in virtual time and return a :class:`VirtualRun`.
+
+    The coroutine runs on a brand-new event loop in a separate thread, so this works in a
+    notebook cell even though Jupyter's own event loop is already running (no
+    ``nest_asyncio`` needed), and it does not touch that loop. The new loop's clock is
+    virtual (it starts at 0): whenever every task is waiting, the clock jumps straight to
+    the next timer. ``asyncio.sleep(10)`` therefore costs no real time, and
+    ``run.loop_time`` is exact: ``gather`` of sleeps of 0.2, 0.3 and 0.1 s takes 0.3 s,
+    the same sleeps one after another take 0.6 s.
+
+    Made for pure asyncio code: ``sleep``, tasks, ``gather``, ``wait_for``/``timeout``,
+    locks, semaphores, events, queues. Work handed to ``asyncio.to_thread()`` runs in real
+    time and the virtual clock follows it (in 0.01 s steps). Real network I/O (aiohttp
+    requests) does not mix with a virtual clock: HTTP exercises run on the notebook's own
+    loop and are judged with the demo server's ``stats()``. Threads must hand work back
+    through ``to_thread``/``run_in_executor``; other threads calling
+    ``loop.call_soon_threadsafe`` are not waited for.
+
+    - ``func`` may be an ``async def`` function or anything that returns an awaitable. If
+      it returns something else, ``TypeError`` says so ("did you forget `async def`?").
+    - If it raises, the same exception is raised here, unless ``catch=True``: then it is
+      returned in ``run.error``.
+    - ``loop_timeout``: if it has not finished after this many seconds of *loop* time,
+      ``AssertionError`` (a deadlock, or waiting for something that never happens). A task
+      that waits for nothing at all is caught at once, without waiting in real time.
+    - ``real_timeout``: if it is still running after this many seconds of *real* time,
+      ``AssertionError`` (an endless loop, or a blocking call). The thread cannot be
+      stopped from outside; it is asked to cancel and left behind.
+
+    Nothing is printed: warnings, asyncio's log messages and error reports from this run
+    are collected into the result instead (see ``run.problems``). The keyword names
+    ``loop_timeout``, ``real_timeout`` and ``catch`` are used by ``run_virtual`` itself and
+    are not passed on to ``func``.
+    """
+    __tracebackhide__ = True
+    if inspect.iscoroutine(func):
+        name = func.__qualname__
+        func.close()  # it can never be awaited now; close it quietly
+        raise TypeError(
+            f"run_virtual() needs the coroutine function and its arguments, not a coroutine: "
+            f"write run_virtual({name}, arg, ...) instead of run_virtual({name}(arg, ...))."
+        )
+    if not callable(func):
+        raise TypeError(f"run_virtual() needs a coroutine function, got {_brief(func)}")
+    loop_timeout = _check_number("loop_timeout", loop_timeout)
+    real_timeout = _check_number("real_timeout", real_timeout)
+    call = _describe_call(func, args, kwargs)
+
+    state = _State()
+    capture = _Capture()
+    thread = threading.Thread(
+        target=_worker,
+        args=(state, capture, func, args, kwargs, call, loop_timeout),
+        name=f"asynclab-run_virtual-{_func_name(func)}",
+        daemon=True,
+    )
+    loggers = [logging.getLogger(name) for name in _CAPTURED_LOGGERS]
+    for logger in loggers:
+        logger.addFilter(capture)
+    sys.unraisablehook = capture.unraisablehook
+    # Objects from before the run are set aside: the run's final garbage collection is then
+    # quick, and older garbage is not blamed on this run.
+    gc.freeze()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            capture._previous_show = warnings.showwarning
+            warnings.showwarning = capture.showwarning
+            try:
+                thread.start()
+                thread.join(real_timeout)
+            except BaseException:  # e.g. KeyboardInterrupt from Jupyter's stop button
+                _abandon(state, capture, thread)
+                raise
+            if thread.is_alive():
+                _abandon(state, capture, thread)
+                raise AssertionError(
+                    f"{call} was still running after {_seconds(real_timeout)} s of real time: "
+                    "an endless loop, or a blocking call (time.sleep(), a busy wait) that never "
+                    "gives control back to the event loop? (Its thread keeps running; restart "
+                    "the kernel if the notebook gets slow.)"
+                ) from None
+    finally:
+        gc.unfreeze()
+        capture.active = False
+        sys.unraisablehook = capture._previous_hook
+        for logger in loggers:
+            logger.removeFilter(capture)
+
+    if state.internal_error is not None:
+        raise state.internal_error
+    if state.not_awaitable is not None:
+        raise state.not_awaitable
+    if state.timed_out:
+        raise AssertionError(
+            f"{call} did not finish within {_seconds(loop_timeout)} s of loop time: a deadlock, "
+            "or awaiting something that never happens (an Event nobody sets, a Queue nobody "
+            "fills, a task waiting for itself)?"
+        ) from None
+    if state.error is not None and not catch:
+        raise state.error
+
+    never_awaited = [
+        m.group("name")
+        for category, text in capture.warnings
+        if issubclass(category, RuntimeWarning) and (m := _NEVER_AWAITED.search(text))
+    ]
+    never_awaited = [_pretty(name) for name in never_awaited]
+    never_awaited += _close_coroutines(state.value)
+    other_warnings = [
+        f"{category.__name__}: {text}"
+        for category, text in capture.warnings
+        if not _NEVER_AWAITED.search(text) and not _UNCLOSED_SESSION.search(text)
+    ]
+    unclosed = state.unclosed or [
+        text for category, text in capture.warnings if _UNCLOSED_SESSION.search(text)
+    ]
+    loop_errors = state.loop_errors + capture.unraisable + capture.log
+    return VirtualRun(
+        call=call,
+        value=state.value,
+        error=state.error,
+        loop_time=state.loop_time,
+        real_time=state.real_time,
+        blocking=state.blocking,
+        never_awaited=never_awaited,
+        unretrieved=state.unretrieved,
+        leaked_tasks=state.leaked,
+        unclosed_sessions=unclosed,
+        threads_running=state.still_in_threads,
+        loop_errors=loop_errors,
+        warnings=other_warnings,
+    )
+
+
+def _abandon(state: _State, capture: _Capture, thread: threading.Thread) -> None:
+    """Ask a runaway worker to cancel, wait a moment, then leave it behind quietly."""
+    state.abandoned = True
+    loop, task = state.loop, state.task
+    if loop is not None and task is not None:
+        try:
+            loop.call_soon_threadsafe(task.cancel)
+        except RuntimeError:  # the loop has already closed
+            pass
+    thread.join(_CANCEL_GRACE)
+
+
+# ----------------------------------------------------------------------------- InFlight
+
+
+class InFlight:
+    """Counts how many coroutines are inside a block at the same time.
+
+    ::
+
+        probe = InFlight()
+
+        async def fetch(i):
+            async with probe:          # +1 on the way in, -1 on the way out
+                await asyncio.sleep(0.1)
+
+        ...
+        probe.max       # the most that were inside at once, e.g. 5 with Semaphore(5)
+        probe.current   # how many are inside right now
+        probe.entered   # how many times the block was entered in total
+
+    ``probe.wrap(fetch)`` returns a function that counts every call of ``fetch`` the same
+    way. A plain ``with probe:`` works too (for threads). Safe to use from several threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.current = 0
+        self.max = 0
+        self.entered = 0
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.current += 1
+            self.entered += 1
+            self.max = max(self.max, self.current)
+
+    def _exit(self) -> None:
+        with self._lock:
+            self.current -= 1
+
+    async def __aenter__(self) -> InFlight:
+        self._enter()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._exit()
+
+    def __enter__(self) -> InFlight:
+        self._enter()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._exit()
+
+    def reset(self) -> None:
+        """Start counting from zero again (``current`` keeps those still inside)."""
+        with self._lock:
+            self.max = self.current
+            self.entered = 0
+
+    def wrap(self, async_fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        """Return an async function that calls ``async_fn`` and counts it while it runs."""
+        if not callable(async_fn):
+            raise TypeError(f"InFlight.wrap() needs an async function, got {_brief(async_fn)}")
+
+        @functools.wraps(async_fn)
+        async def counted(*args: Any, **kwargs: Any) -> Any:
+            async with self:
+                return await async_fn(*args, **kwargs)
+
+        return counted
+
+    def __repr__(self) -> str:
+        return f"<InFlight current={self.current} max={self.max} entered={self.entered}>"
+
+
+# ----------------------------------------------------------------------- expectations
+
+
+def _fail(message: str, hint: str = "") -> AssertionError:
+    hint = hint.strip()
+    return AssertionError(f"{message} {hint}".strip() if hint else message)
+
+
+def expect_equal(actual: Any, expected: Any, *, call: str, hint: str = "") -> None:
+    """Check that ``call`` returned ``expected``.
+
+    ``AssertionError``: "fetch_all([0.2, 0.3, 0.1]) returned [...]; expected [...]. <hint>"
+    Without a hint, a likely mistake is suggested when one is obvious (a coroutine instead
+    of a value, the right values in the wrong order, a missing ``return``).
+    """
+    __tracebackhide__ = True
+    try:
+        if actual == expected:
+            return
+    except Exception:  # e.g. comparing arrays: fall through to the message
+        pass
+    if not hint:
+        hint = _equal_hint(actual, expected)
+    message = f"{call} returned {_brief(actual)}; expected {_brief(expected)}."
+    _close_coroutines(actual)  # no "never awaited" warning on top of the message
+    raise _fail(message, hint)
+
+
+def _equal_hint(actual: Any, expected: Any) -> str:
+    items = actual if isinstance(actual, list | tuple) else [actual]
+    if any(inspect.iscoroutine(x) or isinstance(x, asyncio.Future) for x in items):
+        return "That is a coroutine or task, not its result: did you forget `await`?"
+    if actual is None and expected is not None:
+        return "Did you forget to `return` the result?"
+    if isinstance(actual, list | tuple) and isinstance(expected, list | tuple):
+        try:
+            if len(actual) == len(expected) and sorted(actual) == sorted(expected):
+                return (
+                    "The right results in the wrong order: asyncio.gather() returns results "
+                    "in the order of its arguments, as_completed() in the order they finish."
+                )
+        except TypeError:
+            pass
+    return ""
+
+
+def expect_loop_time(
+    run: VirtualRun | float,
+    expected: float,
+    *,
+    call: str | None = None,
+    hint: str = "",
+    tol: float = 1e-3,
+) -> None:
+    """Check that a :func:`run_virtual` run took ``expected`` seconds of loop time (± tol).
+
+    ``AssertionError``: "fetch_all([0.2, 0.3, 0.1]) took 0.6 s of loop time; expected 0.3 s.
+    <hint>". If the run also blocked the event loop, that is mentioned, since a blocking
+    ``time.sleep()`` takes real time but no loop time.
+    """
+    __tracebackhide__ = True
+    expected = _check_number("expected", expected, positive=False)
+    tol = _check_number("tol", tol, positive=False)
+    if isinstance(run, VirtualRun):
+        actual, call = run.loop_time, call or run.call
+    elif isinstance(run, int | float) and not isinstance(run, bool):
+        actual, call = float(run), call or "the call"
+    else:
+        raise TypeError(f"expect_loop_time() needs a VirtualRun or a number, got {_brief(run)}")
+    if abs(actual - expected) <= tol:
+        return
+    message = f"{call} took {_seconds(actual)} s of loop time; expected {_seconds(expected)} s."
+    if isinstance(run, VirtualRun) and run.blocking:
+        hint = f"{hint} It also {run.problems[0]}".strip()
+    elif not hint:
+        if actual > expected:
+            hint = "Do the waits run one after another instead of at the same time?"
+        else:
+            hint = "Does it return before all the work is done (something not awaited)?"
+    raise _fail(message, hint)
+
+
+def expect_clean(run: VirtualRun, *, call: str | None = None) -> None:
+    """Check that a :func:`run_virtual` run had no problems (see ``VirtualRun.problems``).
+
+    ``AssertionError`` lists them: "fetch_all([0.2]) created coroutine fetch() but never
+    awaited it: ..."
+    """
+    __tracebackhide__ = True
+    if not isinstance(run, VirtualRun):
+        raise TypeError(
+            f"expect_clean() needs the VirtualRun from run_virtual(), got {_brief(run)}"
+        )
+    problems = run.problems
+    if not problems:
+        return
+    call = call or run.call
+    if len(problems) == 1:
+        raise AssertionError(f"{call} {problems[0]}")
+    listed = " ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
+    raise AssertionError(f"{call} has {len(problems)} problems: {listed}")
+
+
+def expect_max_in_flight(observed: Any, expected: int, *, call: str, hint: str = "") -> None:
+    """Check how many requests (or coroutines) were in flight at once, at most.
+
+    ``observed`` may be a number, an :class:`InFlight` probe, or the dict from the demo
+    server's ``stats()``. ``AssertionError``: "fetch_all(urls, limit=5) had at most 20 requests
+    in flight at once; expected 5. <hint>"
+    """
+    __tracebackhide__ = True
+    if isinstance(observed, InFlight):
+        value = observed.max
+    elif isinstance(observed, dict) and "max_in_flight" in observed:
+        value = observed["max_in_flight"]
+    else:
+        value = observed
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            "expect_max_in_flight() needs a number, an InFlight probe or a stats() dict, "
+            f"got {_brief(observed)}"
+        )
+    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 0:
+        raise TypeError(f"expected must be a whole number >= 0, got {expected!r}")
+    if value == expected:
+        return
+    if not hint:
+        if value > expected:
+            hint = "The limit is not applied: is every request inside `async with semaphore:`?"
+        elif value <= 1:
+            hint = "They ran one at a time: are they awaited one by one instead of gathered?"
+        else:
+            hint = "Fewer ran at once than allowed: is the limit set too low?"
+    noun = "request" if value == 1 else "requests"
+    raise _fail(f"{call} had at most {value} {noun} in flight at once; expected {expected}.", hint)

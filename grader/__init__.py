@@ -1,0 +1,1 @@
+"""grader: instructor tooling on top of nbgrader."""

@@ -1,0 +1,35 @@
+"""nbgrader configuration for the asyncio course.
+
+Run plain nbgrader commands from this folder (the repository root), for example
+``nbgrader generate_assignment 01_coroutines`` or ``nbgrader autograde 01_coroutines``.
+The instructor's notebooks live in ``solutions/`` and the student release in
+``notebooks/``; everything produced by grading goes under ``grading/`` (not committed).
+"""
+
+import os
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.course_id = "asyncio-course"
+c.CourseDirectory.root = HERE
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "notebooks"
+c.CourseDirectory.submitted_directory = os.path.join("grading", "submitted")
+c.CourseDirectory.autograded_directory = os.path.join("grading", "autograded")
+c.CourseDirectory.feedback_directory = os.path.join("grading", "feedback")
+c.CourseDirectory.solution_directory = os.path.join("grading", "solution")
+# The gradebook is the record of every grade; nbgrader creates it on first use.
+os.makedirs(os.path.join(HERE, "grading"), exist_ok=True)
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "grading", "gradebook.db")
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
+
+# Exercises use small delays; a healthy notebook runs in seconds. A cell that runs longer
+# than this is stuck (a deadlock or a blocking call) and is stopped.
+c.ExecutePreprocessor.timeout = 60
+c.Execute.timeout = 60
+
+# Notebooks run on the course's own Python environment.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -1,0 +1,89 @@
+"""Both install routes (pip from pyproject.toml, conda from environment.yml) bring every
+package the course imports."""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata as md
+import importlib.util
+import re
+import sys
+import tomllib
+
+import nbformat
+
+from grader import course
+
+ROOT = course.ROOT
+
+
+def declared_requirements() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in project.get("optional-dependencies", {}).values():
+        reqs += extra
+    return {re.split(r"[\s<>=!\[;~]", r, maxsplit=1)[0].lower().replace("_", "-") for r in reqs}
+
+
+def parse(text: str) -> ast.AST:
+    try:
+        return ast.parse(text)
+    except SyntaxError:  # top-level await in a notebook cell
+        return ast.parse(text, flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+
+def imported_modules() -> dict[str, str]:
+    """top-level module -> a file that imports it, over the course's code and notebooks."""
+    sources: list[tuple[str, str]] = []
+    for folder in ("asynclab", "grader", "bench", "tests"):
+        for path in (ROOT / folder).rglob("*.py"):
+            sources.append((str(path.relative_to(ROOT)), path.read_text()))
+    for path in sorted((ROOT / course.SOURCE).glob("*/*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if cell.cell_type == "code" and not cell.source.lstrip().startswith(("%", "!")):
+                sources.append((str(path.relative_to(ROOT)), cell.source))
+    found: dict[str, str] = {}
+    for name, text in sources:
+        for node in ast.walk(parse(text)):
+            if isinstance(node, ast.Import):
+                mods = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                mods = [node.module]
+            else:
+                continue
+            for mod in mods:
+                found.setdefault(mod.split(".")[0], name)
+    return found
+
+
+def test_every_imported_package_is_declared_in_pyproject():
+    local = {"asynclab", "grader", "conftest"} | {p.stem for p in (ROOT / "tests").glob("*.py")}
+    dists = md.packages_distributions()
+    declared = declared_requirements()
+    problems = []
+    for mod, where in sorted(imported_modules().items()):
+        if mod in sys.stdlib_module_names or mod in local:
+            continue
+        if importlib.util.find_spec(mod) is None:
+            problems.append(f"{mod} (imported in {where}) is not installed")
+            continue
+        owners = {d.lower().replace("_", "-") for d in dists.get(mod, [])}
+        if not owners & declared:
+            problems.append(f"{mod} (imported in {where}) comes from {owners or 'nowhere'}, "
+                            "which pyproject.toml does not list")
+    assert not problems, "\n".join(problems)
+
+
+def test_environment_yml_installs_the_project_through_pip():
+    text = (ROOT / "environment.yml").read_text()
+    assert re.search(r"^name:\s*\S+", text, re.M), "environment.yml needs a named environment"
+    assert "conda-forge" in text, "environment.yml must use conda-forge"
+    assert re.search(r"^\s*-\s*python\s*[=<>]", text, re.M), "environment.yml must pin python"
+    assert re.search(r"^\s*-\s*pip\s*(#.*)?$", text, re.M), "environment.yml must install pip"
+    assert re.search(r"^\s*-\s*(-e\s+)?\.(\[[^\]]*\])?\s*(#.*)?$", text, re.M), (
+        "environment.yml's pip section must install the project itself (-e .[dev])")
+    conda_part = text.split("pip:")[0]
+    extra = [name for name in re.findall(r"^\s*-\s*([A-Za-z][\w.-]*)", conda_part, re.M)
+             if name not in ("python", "pip", "conda-forge", "nodefaults")]
+    assert not extra, f"list Python packages in pyproject.toml, not environment.yml: {extra}"

@@ -1,0 +1,738 @@
+"""Tests for asynclab.testing: run_virtual, InFlight and the expect_* helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+import warnings
+
+import aiohttp
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from asynclab.testing import (
+    InFlight,
+    VirtualRun,
+    expect_clean,
+    expect_equal,
+    expect_loop_time,
+    expect_max_in_flight,
+    run_virtual,
+)
+
+
+@contextlib.contextmanager
+def silent():
+    """Assert that the block writes nothing to stderr (Python or file descriptor 2) and
+    lets no warning escape. (A plain helper, not the capfd fixture, so these tests do not
+    depend on which pytest plugins are installed.)"""
+    text = io.StringIO()
+    with tempfile.TemporaryFile() as fd_file, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sys.stderr.flush()
+        saved_fd = os.dup(2)
+        os.dup2(fd_file.fileno(), 2)
+        saved_stderr, sys.stderr = sys.stderr, text
+        try:
+            yield
+        finally:
+            sys.stderr = saved_stderr
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            fd_file.seek(0)
+            written = text.getvalue() + fd_file.read().decode(errors="replace")
+    assert written == "", f"wrote to stderr: {written!r}"
+    assert [str(w.message) for w in caught] == []
+
+
+# ------------------------------------------------------------------ student-like code
+
+
+async def fetch(delay):
+    await asyncio.sleep(delay)
+    return delay
+
+
+async def fetch_all_gather(delays):
+    return await asyncio.gather(*(fetch(d) for d in delays))
+
+
+async def fetch_all_sequential(delays):
+    return [await fetch(d) for d in delays]
+
+
+async def fetch_limited(n, limit, probe):
+    semaphore = asyncio.Semaphore(limit)
+
+    async def job(i):
+        async with semaphore:
+            async with probe:
+                await asyncio.sleep(0.1)
+                return i
+
+    return await asyncio.gather(*(job(i) for i in range(n)))
+
+
+async def slow_fetch(delay):
+    time.sleep(delay)  # the classic mistake
+    return delay
+
+
+async def fetch_all_blocking(delays):
+    return await asyncio.gather(*(slow_fetch(d) for d in delays))
+
+
+# ------------------------------------------------------------------------ run_virtual
+
+
+def test_gather_takes_the_longest_sleep_of_loop_time():
+    run = run_virtual(fetch_all_gather, [0.2, 0.3, 0.1])
+    assert isinstance(run, VirtualRun)
+    assert run.value == [0.2, 0.3, 0.1]
+    assert run.loop_time == 0.3
+    assert run.call == "fetch_all_gather([0.2, 0.3, 0.1])"
+    assert run.problems == []
+    assert run.error is None
+    assert "no problems found" in str(run)
+
+
+def test_sequential_awaits_add_up():
+    run = run_virtual(fetch_all_sequential, [0.2, 0.3, 0.1])
+    assert run.value == [0.2, 0.3, 0.1]
+    assert run.loop_time == 0.6
+    assert run.problems == []
+
+
+def test_semaphore_limits_concurrency_in_loop_time_and_in_flight():
+    probe = InFlight()
+    run = run_virtual(fetch_limited, 20, 5, probe)
+    assert run.value == list(range(20))
+    assert run.loop_time == 0.4
+    assert probe.max == 5
+    assert probe.entered == 20
+    assert probe.current == 0
+    assert run.problems == []
+
+
+def test_keyword_arguments_are_passed_on():
+    async def scaled(delay, *, factor):
+        await asyncio.sleep(delay * factor)
+        return factor
+
+    run = run_virtual(scaled, 0.5, factor=3)
+    assert run.value == 3
+    assert run.loop_time == 1.5
+    assert run.call == "scaled(0.5, factor=3)"
+
+
+def test_callable_returning_an_awaitable_is_accepted():
+    run = run_virtual(lambda: fetch(0.25))
+    assert run.value == 0.25
+    assert run.loop_time == 0.25
+
+
+def test_blocking_sleep_in_a_coroutine_is_detected():
+    run = run_virtual(fetch_all_blocking, [0.1])
+    assert run.value == [0.1]
+    assert run.loop_time == 0  # time.sleep() does not move the loop's clock
+    assert [where for where, _ in run.blocking] == ["slow_fetch()"]
+    assert run.blocking[0][1] >= 0.1
+    assert len(run.problems) == 1
+    assert run.problems[0].startswith("blocked the event loop for 0.1")
+    assert "time.sleep()" in run.problems[0]
+    with pytest.raises(AssertionError, match=r"fetch_all_blocking\(\[0.1\]\) blocked the event"):
+        expect_clean(run)
+
+
+def test_blocking_in_the_main_coroutine_names_it():
+    async def crunch():
+        time.sleep(0.06)
+        return 1
+
+    run = run_virtual(crunch)
+    assert [where for where, _ in run.blocking] == ["crunch()"]
+
+
+def test_never_awaited_coroutine_is_detected_without_output():
+    async def forgetful():
+        fetch(1)  # no await
+        return "done"
+
+    with silent():
+        run = run_virtual(forgetful)
+    assert run.value == "done"
+    assert run.never_awaited == ["fetch"]
+    assert "never awaited" in run.problems[0]
+
+
+def test_returned_coroutines_are_reported_and_closed():
+    async def lazy(delays):
+        return [fetch(d) for d in delays]  # forgot to await them
+
+    with silent():
+        run = run_virtual(lazy, [0.1, 0.2])
+        assert run.never_awaited == ["fetch", "fetch"]
+        assert "2 coroutines fetch()" in run.problems[0]
+        assert all(c.cr_frame is None for c in run.value)  # closed: no warning later
+        del run
+
+
+def test_unretrieved_task_exception_is_detected():
+    async def careless():
+        async def boom():
+            raise ValueError("bad item")
+
+        asyncio.create_task(boom())
+        await asyncio.sleep(0.1)
+
+    with silent():
+        run = run_virtual(careless)
+    assert len(run.unretrieved) == 1
+    assert "ValueError('bad item')" in run.unretrieved[0]
+    assert "boom()" in run.unretrieved[0]
+    assert "without anyone retrieving" in run.problems[0]
+
+
+def test_unretrieved_exception_of_a_task_kept_alive_is_detected():
+    keep = []
+
+    async def careless():
+        async def boom():
+            raise KeyError("k")
+
+        keep.append(asyncio.create_task(boom()))
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+    with silent():
+        run = run_virtual(careless)
+        assert len(run.unretrieved) == 1
+        assert "KeyError" in run.unretrieved[0]
+        keep.clear()  # reported once: no second report when the task is collected
+
+
+def test_leaked_task_is_detected_and_cancelled():
+    cancelled = []
+
+    async def background():
+        try:
+            await asyncio.sleep(100)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def leaky():
+        asyncio.create_task(background())
+        await asyncio.sleep(0.1)
+        return "ok"
+
+    with silent():
+        run = run_virtual(leaky)
+    assert run.value == "ok"
+    assert run.loop_time == 0.1
+    assert run.leaked_tasks == ["background"]
+    assert cancelled == [True]
+    assert "left task background() still running" in run.problems[0]
+
+
+def test_unclosed_client_session_is_detected():
+    async def no_close():
+        aiohttp.ClientSession()  # never closed; no request needed
+
+    async def closes():
+        async with aiohttp.ClientSession():
+            pass
+
+    with silent():
+        run = run_virtual(no_close)
+        assert run_virtual(closes).problems == []
+    assert len(run.unclosed_sessions) == 1
+    assert "ClientSession" in run.unclosed_sessions[0]
+    assert "async with aiohttp.ClientSession()" in run.problems[0]
+
+
+def test_pure_deadlock_is_reported_quickly_as_assertion():
+    async def deadlock():
+        await asyncio.Event().wait()
+
+    # real_timeout is only a guard: if the deadlock were noticed by waiting in real time,
+    # the message would be the real-time one instead.
+    with pytest.raises(AssertionError) as info:
+        run_virtual(deadlock, real_timeout=5)
+    message = str(info.value)
+    assert message.startswith("deadlock() did not finish within 60 s of loop time")
+    assert "a deadlock" in message
+
+
+def test_loop_timeout_is_configurable():
+    with pytest.raises(AssertionError, match=r"fetch\(100\) did not finish within 5 s of loop"):
+        run_virtual(fetch, 100, loop_timeout=5, real_timeout=5)
+    assert run_virtual(fetch, 4.5, loop_timeout=5).loop_time == 4.5
+
+
+def test_swallowed_cancellation_still_counts_as_timeout():
+    async def stubborn():
+        try:
+            await asyncio.sleep(100)
+        except asyncio.CancelledError:
+            return "ignored the cancellation"
+
+    with pytest.raises(AssertionError, match="did not finish within 1 s of loop time"):
+        run_virtual(stubborn, loop_timeout=1)
+
+
+def test_student_timeout_error_is_not_mistaken_for_ours():
+    async def impatient():
+        async with asyncio.timeout(0.1):
+            await asyncio.sleep(1)
+
+    with pytest.raises(TimeoutError):
+        run_virtual(impatient)
+    run = run_virtual(impatient, catch=True)
+    assert isinstance(run.error, TimeoutError)
+    assert run.loop_time == 0.1
+
+
+def test_endless_loop_hits_the_real_timeout():
+    stop = threading.Event()
+
+    async def spin():
+        while not stop.is_set():  # an "endless" loop the test can end afterwards
+            pass
+
+    with silent():
+        try:
+            with pytest.raises(AssertionError) as info:
+                run_virtual(spin, real_timeout=0.5)
+        finally:
+            stop.set()
+        # the abandoned thread ends quietly once the loop lets it
+        for thread in threading.enumerate():
+            if thread.name.startswith("asynclab-run_virtual"):
+                thread.join(10)
+                assert not thread.is_alive()
+    assert str(info.value).startswith("spin() was still running after 0.5 s of real time")
+    assert "an endless loop" in str(info.value)
+
+
+def test_forgotten_async_def_raises_type_error():
+    def fetch_all(delays):
+        return list(delays)
+
+    with pytest.raises(TypeError) as info:
+        run_virtual(fetch_all, [0.2, 0.3, 0.1])
+    assert str(info.value) == (
+        "fetch_all([0.2, 0.3, 0.1]) returned a list, not a coroutine: did you forget `async def`?"
+    )
+    with pytest.raises(TypeError, match=r"returned None, not a coroutine"):
+        run_virtual(lambda: None)
+    # even with catch=True: this is not an error the exercise is about
+    with pytest.raises(TypeError, match="did you forget `async def`"):
+        run_virtual(fetch_all, [], catch=True)
+
+
+def test_async_generator_gets_its_own_message():
+    async def numbers():
+        yield 1
+
+    with pytest.raises(TypeError, match="async generator.*async for"):
+        run_virtual(numbers)
+
+
+def test_bad_arguments_are_rejected():
+    with silent():
+        with pytest.raises(TypeError, match=r"run_virtual\(fetch, arg, ...\) instead"):
+            run_virtual(fetch(1))  # a coroutine, not the function: closed without warning
+    with pytest.raises(TypeError, match="needs a coroutine function"):
+        run_virtual(42)
+    with pytest.raises(ValueError, match="loop_timeout must be a positive"):
+        run_virtual(fetch, 1, loop_timeout=0)
+    with pytest.raises(ValueError, match="real_timeout must be a positive"):
+        run_virtual(fetch, 1, real_timeout=-1)
+    with pytest.raises(TypeError, match="loop_timeout must be a number"):
+        run_virtual(fetch, 1, loop_timeout="60")
+
+
+def test_student_exception_is_reraised_unchanged():
+    class ParseError(Exception):
+        pass
+
+    async def parse(text):
+        await asyncio.sleep(0.1)
+        raise ParseError(f"cannot parse {text!r}")
+
+    with pytest.raises(ParseError, match="cannot parse 'x'") as info:
+        run_virtual(parse, "x")
+    assert info.traceback[-1].name == "parse"  # the student's own frame is where it failed
+
+    run = run_virtual(parse, "y", catch=True)
+    assert isinstance(run.error, ParseError)
+    assert run.value is None
+    assert run.loop_time == 0.1
+
+
+def test_other_warnings_and_logs_are_collected_not_printed():
+    class Noisy:
+        def __del__(self):
+            raise RuntimeError("broken finalizer")
+
+    async def noisy():
+        warnings.warn("careful", UserWarning, stacklevel=1)
+        logging.getLogger("asyncio").error("something odd")
+        Noisy()
+        await asyncio.sleep(0)
+
+    with silent():
+        run = run_virtual(noisy)
+    assert run.warnings == ["UserWarning: careful"]
+    assert any("something odd" in e for e in run.loop_errors)
+    assert any("broken finalizer" in e for e in run.loop_errors)
+    assert len(run.problems) == 2  # warnings alone are not problems
+
+
+def test_to_thread_work_is_waited_for_and_cleaned_up():
+    before = set(threading.enumerate())
+
+    async def offload():
+        return await asyncio.gather(
+            asyncio.to_thread(time.sleep, 0.2), asyncio.to_thread(lambda: "done")
+        )
+
+    run = run_virtual(offload)
+    assert run.value == [None, "done"]
+    assert run.loop_time >= 0.15  # the clock followed the thread
+    assert run.problems == []
+    assert set(threading.enumerate()) <= before
+
+
+def test_thread_still_running_after_return_is_reported_and_not_waited_for():
+    release = threading.Event()
+
+    async def fire_and_forget():
+        asyncio.create_task(asyncio.to_thread(release.wait, 30))
+        await asyncio.sleep(0.05)  # the thread has started by now
+        return "returned"
+
+    try:
+        run = run_virtual(fire_and_forget)
+    finally:
+        release.set()
+    assert run.value == "returned"
+    assert run.threads_running == 1
+    assert run.leaked_tasks == ["to_thread"]
+    assert "left a call handed to asyncio.to_thread() still running" in run.problems[1]
+
+
+def test_clean_run_writes_nothing_to_stderr():
+    out = io.StringIO()
+    with silent(), contextlib.redirect_stdout(out):
+        run = run_virtual(fetch_all_gather, [0.2, 0.3, 0.1])
+        expect_equal(run.value, [0.2, 0.3, 0.1], call=run.call)
+        expect_loop_time(run, 0.3)
+        expect_clean(run)
+    assert out.getvalue() == ""
+
+
+def test_caller_state_is_left_as_it_was():
+    policy = asyncio.get_event_loop_policy()
+    filters = list(warnings.filters)
+    showwarning = warnings.showwarning
+    hook = sys.unraisablehook
+    asyncio_filters = list(logging.getLogger("asyncio").filters)
+    threads = set(threading.enumerate())
+
+    run_virtual(fetch_all_gather, [0.1])
+    run_virtual(fetch_all_blocking, [0.06])
+
+    assert asyncio.get_event_loop_policy() is policy
+    assert warnings.filters == filters
+    assert warnings.showwarning is showwarning
+    assert sys.unraisablehook is hook
+    assert logging.getLogger("asyncio").filters == asyncio_filters
+    assert set(threading.enumerate()) <= threads
+    assert asyncio._get_running_loop() is None
+
+
+def test_works_inside_a_running_event_loop():
+    async def notebook_cell():
+        # A Jupyter cell runs while the kernel's loop is running; run_virtual is sync.
+        outer = asyncio.get_running_loop()
+        run = run_virtual(fetch_all_gather, [0.2, 0.3, 0.1])
+        assert asyncio.get_running_loop() is outer
+        return run
+
+    run = asyncio.run(notebook_cell())
+    assert run.loop_time == 0.3
+    assert run.value == [0.2, 0.3, 0.1]
+
+
+def test_each_run_starts_at_loop_time_zero():
+    async def now():
+        return asyncio.get_running_loop().time()
+
+    assert run_virtual(now).value == 0
+    assert run_virtual(fetch, 2.0).loop_time == 2.0
+    assert run_virtual(now).value == 0
+
+
+# --------------------------------------------------------------------------- InFlight
+
+
+def test_in_flight_counts_async_with():
+    probe = InFlight()
+
+    async def main():
+        async def job():
+            async with probe as p:
+                assert p is probe
+                await asyncio.sleep(0.1)
+
+        await asyncio.gather(job(), job(), job())
+        await job()
+
+    run_virtual(main)
+    assert (probe.max, probe.entered, probe.current) == (3, 4, 0)
+    assert repr(probe) == "<InFlight current=0 max=3 entered=4>"
+    probe.reset()
+    assert (probe.max, probe.entered) == (0, 0)
+
+
+def test_in_flight_wrap_counts_calls_and_keeps_the_name():
+    probe = InFlight()
+    counted = probe.wrap(fetch)
+    assert counted.__name__ == "fetch"
+
+    async def main():
+        return await asyncio.gather(*(counted(d) for d in (0.1, 0.2)))
+
+    run = run_virtual(main)
+    assert run.value == [0.1, 0.2]
+    assert (probe.max, probe.entered, probe.current) == (2, 2, 0)
+    with pytest.raises(TypeError, match="needs an async function"):
+        probe.wrap("fetch")
+
+
+def test_in_flight_is_thread_safe_and_counts_on_errors():
+    probe = InFlight()
+
+    def work():
+        for _ in range(2000):
+            with probe:
+                pass
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert probe.entered == 8000
+    assert probe.current == 0
+    assert 1 <= probe.max <= 4
+
+    with pytest.raises(ValueError):
+        with probe:
+            raise ValueError
+    assert probe.current == 0
+
+
+# ------------------------------------------------------------------------ expect_equal
+
+
+def test_expect_equal_passes_silently():
+    with silent():
+        expect_equal([1, 2], [1, 2], call="f()")
+
+
+def test_expect_equal_message_names_call_expected_and_actual():
+    with pytest.raises(AssertionError) as info:
+        expect_equal([0.2, 0.1], [0.2, 0.3], call="fetch_all([0.2, 0.3])", hint="Look again.")
+    assert str(info.value) == (
+        "fetch_all([0.2, 0.3]) returned [0.2, 0.1]; expected [0.2, 0.3]. Look again."
+    )
+
+
+def test_expect_equal_suggests_likely_mistakes():
+    with pytest.raises(AssertionError, match="wrong order: asyncio.gather"):
+        expect_equal([0.1, 0.2, 0.3], [0.2, 0.3, 0.1], call="f()")
+    with pytest.raises(AssertionError, match="forget to `return`"):
+        expect_equal(None, [1], call="f()")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the coroutine is closed: no "never awaited"
+        with pytest.raises(AssertionError, match="forget `await`"):
+            expect_equal(fetch(1), 1, call="f()")
+        with pytest.raises(AssertionError, match="forget `await`"):
+            expect_equal([fetch(1)], [1], call="f()")
+
+
+def test_expect_equal_shortens_long_values():
+    with pytest.raises(AssertionError) as info:
+        expect_equal(list(range(1000)), [], call="f()")
+    assert len(str(info.value)) < 200
+
+
+# -------------------------------------------------------------------- expect_loop_time
+
+
+def test_expect_loop_time_passes_within_tolerance():
+    run = run_virtual(fetch_all_gather, [0.2, 0.3, 0.1])
+    expect_loop_time(run, 0.3, call="x")
+    expect_loop_time(run, 0.3005)
+    expect_loop_time(0.35, 0.3, tol=0.1)
+
+
+def test_expect_loop_time_message():
+    run = run_virtual(fetch_all_sequential, [0.2, 0.3, 0.1])
+    with pytest.raises(AssertionError) as info:
+        expect_loop_time(run, 0.3, call="fetch_all([0.2, 0.3, 0.1])", hint="Use gather.")
+    assert str(info.value) == (
+        "fetch_all([0.2, 0.3, 0.1]) took 0.6 s of loop time; expected 0.3 s. Use gather."
+    )
+    with pytest.raises(AssertionError, match="one after another"):
+        expect_loop_time(run, 0.3)  # default hint, call taken from the run
+    with pytest.raises(AssertionError, match=r"^fetch_all_sequential\(\[0.2, 0.3, 0.1\]\) took"):
+        expect_loop_time(run, 0.3)
+    with pytest.raises(AssertionError, match="not awaited"):
+        expect_loop_time(0.1, 0.3)
+
+
+def test_expect_loop_time_mentions_blocking():
+    run = run_virtual(fetch_all_blocking, [0.1])
+    with pytest.raises(AssertionError) as info:
+        expect_loop_time(run, 0.1)
+    assert "took 0 s of loop time; expected 0.1 s" in str(info.value)
+    assert "blocked the event loop" in str(info.value)
+
+
+def test_expect_loop_time_bad_input():
+    with pytest.raises(TypeError, match="VirtualRun or a number"):
+        expect_loop_time("0.3", 0.3)
+    with pytest.raises(TypeError, match="expected must be a number"):
+        expect_loop_time(0.3, None)
+    with pytest.raises(ValueError, match="tol must not be negative"):
+        expect_loop_time(0.3, 0.3, tol=-1)
+
+
+# ------------------------------------------------------------------------ expect_clean
+
+
+def test_expect_clean_passes_and_fails():
+    expect_clean(run_virtual(fetch, 0.1))
+
+    async def sloppy():
+        fetch(1)
+        asyncio.create_task(asyncio.sleep(5))
+        await asyncio.sleep(0)
+
+    run = run_virtual(sloppy)
+    with pytest.raises(AssertionError) as info:
+        expect_clean(run, call="sloppy()")
+    message = str(info.value)
+    assert message.startswith("sloppy() has 2 problems: (1) created coroutine fetch()")
+    assert "(2) left task sleep() still running" in message
+    with pytest.raises(TypeError, match="needs the VirtualRun"):
+        expect_clean([], call="x")
+
+
+# ---------------------------------------------------------------- expect_max_in_flight
+
+
+def test_expect_max_in_flight_accepts_numbers_probes_and_stats():
+    probe = InFlight()
+    run_virtual(fetch_limited, 10, 3, probe)
+    expect_max_in_flight(probe, 3, call="f()")
+    expect_max_in_flight(3, 3, call="f()")
+    expect_max_in_flight({"max_in_flight": 3, "total": 10}, 3, call="f()")
+
+
+def test_expect_max_in_flight_messages():
+    with pytest.raises(AssertionError) as info:
+        expect_max_in_flight(20, 5, call="fetch_all(urls, limit=5)")
+    assert str(info.value) == (
+        "fetch_all(urls, limit=5) had at most 20 requests in flight at once; expected 5. "
+        "The limit is not applied: is every request inside `async with semaphore:`?"
+    )
+    with pytest.raises(AssertionError, match="1 request in flight.*one at a time"):
+        expect_max_in_flight(1, 5, call="f()")
+    with pytest.raises(AssertionError, match="expected 5. My hint.$"):
+        expect_max_in_flight(3, 5, call="f()", hint="My hint.")
+
+
+def test_expect_max_in_flight_bad_input():
+    with pytest.raises(TypeError, match="needs a number"):
+        expect_max_in_flight("5", 5, call="f()")
+    with pytest.raises(TypeError, match="needs a number"):
+        expect_max_in_flight({"total": 1}, 5, call="f()")
+    with pytest.raises(TypeError, match="expected must be a whole number"):
+        expect_max_in_flight(5, 5.0, call="f()")
+
+
+# ------------------------------------------------------------------- in a real kernel
+
+_KERNEL_CELLS = [
+    """\
+import asyncio, time
+from asynclab.testing import run_virtual, expect_equal, expect_loop_time, expect_clean
+
+async def fetch(d):
+    await asyncio.sleep(d)
+    return d
+
+async def fetch_all(ds):
+    return await asyncio.gather(*(fetch(d) for d in ds))
+""",
+    """\
+run = run_virtual(fetch_all, [0.2, 0.3, 0.1])
+expect_equal(run.value, [0.2, 0.3, 0.1], call=run.call)
+expect_loop_time(run, 0.3)
+expect_clean(run)
+print("passed", run.loop_time)
+""",
+    """\
+async def sloppy(ds):
+    fetch(1)
+    asyncio.create_task(asyncio.sleep(10))
+    time.sleep(0.06)
+    return ds
+
+run = run_virtual(sloppy, [1])
+assert len(run.problems) == 3, run.problems
+print("found", len(run.problems))
+""",
+    """\
+await asyncio.sleep(0.01)
+print("after await", run_virtual(fetch_all, [0.1, 0.2]).loop_time)
+""",
+    """\
+async def fetch_all_seq(ds):
+    return [await fetch(d) for d in ds]
+
+expect_loop_time(run_virtual(fetch_all_seq, [0.2, 0.3, 0.1]), 0.3)
+""",
+]
+
+
+def test_in_a_real_kernel_passing_cells_have_no_stderr():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in _KERNEL_CELLS]
+    client = NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=True)
+    client.execute()
+    outputs = [cell.outputs for cell in nb.cells]
+    streams = [(o.get("name"), o.get("text")) for out in outputs for o in out]
+    assert "stderr" not in [name for name, _ in streams], streams
+    assert outputs[1] == [nbformat.v4.new_output("stream", name="stdout", text="passed 0.3\n")]
+    assert outputs[2][0]["text"] == "found 3\n"
+    assert outputs[3][0]["text"] == "after await 0.2\n"
+    assert [o["output_type"] for o in outputs[4]] == ["error"]
+    assert outputs[4][0]["ename"] == "AssertionError"
+    assert outputs[4][0]["evalue"].startswith(
+        "fetch_all_seq([0.2, 0.3, 0.1]) took 0.6 s of loop time; expected 0.3 s."
+    )
+    assert all(o["output_type"] != "error" for out in outputs[:4] for o in out)

@@ -1,0 +1,453 @@
+"""Tests for asynclab.timeline."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["MPLBACKEND"] = "Agg"  # before pyplot is imported anywhere in this process
+
+import asyncio  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from asynclab.testing import run_virtual  # noqa: E402
+from asynclab.timeline import Span, Timeline, compare  # noqa: E402
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_tracked(tl: Timeline):
+    @tl.track
+    async def fetch_data_async(delay):
+        await asyncio.sleep(delay)
+        return delay
+
+    return fetch_data_async
+
+
+def gather_timeline() -> Timeline:
+    tl = Timeline()
+    fetch = make_tracked(tl)
+
+    async def fetch_all(delays):
+        return await asyncio.gather(*(fetch(d) for d in delays))
+
+    assert run_virtual(fetch_all, [0.2, 0.3, 0.1]).value == [0.2, 0.3, 0.1]
+    return tl
+
+
+def sequential_timeline() -> Timeline:
+    tl = Timeline()
+    fetch = make_tracked(tl)
+
+    async def fetch_all(delays):
+        return [await fetch(d) for d in delays]
+
+    run_virtual(fetch_all, [0.2, 0.3, 0.1])
+    return tl
+
+
+# -------------------------------------------------------------------------- recording
+
+
+def test_gather_under_virtual_time_gives_exact_spans():
+    tl = gather_timeline()
+    assert tl.spans == [
+        Span("fetch_data_async(0.2)", 0.0, 0.2),
+        Span("fetch_data_async(0.3)", 0.0, 0.3),
+        Span("fetch_data_async(0.1)", 0.0, 0.1),
+    ]
+    assert tl.total == 0.3
+    assert [s.duration for s in tl.spans] == [0.2, 0.3, 0.1]
+
+
+def test_sequential_under_virtual_time_adds_up():
+    tl = sequential_timeline()
+    assert [(s.start, s.end) for s in tl.spans] == [(0.0, 0.2), (0.2, 0.5), (0.5, 0.6)]
+    assert tl.total == 0.6
+
+
+def test_span_works_with_and_without_async_and_records_failures():
+    clock = FakeClock()
+    tl = Timeline(clock=clock)
+    with tl.span("sync work"):
+        clock.now += 0.5
+    with pytest.raises(ValueError):
+        with tl.span("broken"):
+            clock.now += 0.25
+            raise ValueError("boom")
+
+    async def main():
+        async with tl.span("A"):
+            clock.now += 1
+        with pytest.raises(KeyError):
+            async with tl.span("B"):
+                raise KeyError
+
+    asyncio.run(main())
+    assert tl.spans == [
+        Span("sync work", 0.0, 0.5),
+        Span("broken", 0.5, 0.75, failed=True),
+        Span("A", 0.75, 1.75),
+        Span("B", 1.75, 1.75, failed=True),
+    ]
+    assert tl.total == 1.75
+
+
+def test_nested_spans_are_all_recorded_in_start_order():
+    clock = FakeClock()
+    tl = Timeline(clock)
+    with tl.span("outer"):
+        clock.now += 1
+        with tl.span("inner"):
+            clock.now += 1
+        clock.now += 1
+    assert tl.spans == [Span("outer", 0.0, 3.0), Span("inner", 1.0, 2.0)]
+
+
+def test_track_labels_plain_functions_and_custom_labels():
+    clock = FakeClock()
+    tl = Timeline(clock)
+
+    @tl.track
+    def parse(text, *, strict=False):
+        clock.now += 0.1
+        return text.upper()
+
+    @tl.track("download")
+    async def download(url):
+        return url
+
+    @tl.track()
+    def noop():
+        return None
+
+    assert parse("abc", strict=True) == "ABC"
+    assert parse.__name__ == "parse"
+    assert asyncio.run(download("x")) == "x"
+    noop()
+    assert [s.label for s in tl.spans] == ["parse('abc', strict=True)", "download", "noop()"]
+
+
+def test_track_rejects_bad_input():
+    tl = Timeline()
+    with pytest.raises(TypeError, match="needs a function"):
+        tl.track(42)
+
+    async def agen():
+        yield 1
+
+    with pytest.raises(TypeError, match="generator function agen"):
+        tl.track(agen)
+    with pytest.raises(TypeError, match="label must be a string"):
+        tl.span(3)
+
+
+def test_clock_argument_is_checked():
+    with pytest.raises(ValueError, match="clock must be"):
+        Timeline(clock="wall")
+    with pytest.raises(TypeError, match="clock must be"):
+        Timeline(clock=3)
+    tl = Timeline(clock=lambda: "soon")
+    with pytest.raises(TypeError, match="must return a number"):
+        with tl.span("x"):
+            pass
+    tl = Timeline(clock="loop")
+    with pytest.raises(RuntimeError, match="needs a running event loop"):
+        with tl.span("x"):
+            pass
+
+
+def test_loop_clock_uses_the_running_loop_and_real_clock_works_anywhere():
+    tl = Timeline(clock="loop")
+
+    async def main():
+        async with tl.span("slept"):
+            await asyncio.sleep(1.5)
+
+    run_virtual(main)
+    assert tl.spans == [Span("slept", 0.0, 1.5)]
+
+    real = Timeline(clock="real")
+    with real.span("quick"):
+        pass
+    assert len(real.spans) == 1
+    assert real.spans[0].duration >= 0
+
+
+def test_clear_and_empty_timeline():
+    tl = gather_timeline()
+    tl.clear()
+    assert tl.spans == []
+    assert tl.total == 0.0
+    assert tl.text() == "(no spans recorded)"
+    assert repr(tl) == "<Timeline: 0 spans, total 0.00 s>"
+
+
+def test_a_new_virtual_run_replaces_the_old_spans():
+    tl = Timeline()
+    fetch = make_tracked(tl)
+    run_virtual(fetch, 0.5)
+    run_virtual(fetch, 0.25)
+    assert tl.spans == [Span("fetch_data_async(0.25)", 0.0, 0.25)]
+
+
+def test_spans_from_to_thread_workers_use_the_same_virtual_clock():
+    tl = Timeline()
+
+    def blocking_work():
+        with tl.span("in a thread"):
+            time.sleep(0.05)
+
+    async def main():
+        async with tl.span("main"):
+            await asyncio.sleep(1)
+            await asyncio.to_thread(blocking_work)
+
+    run_virtual(main)
+    labels = [s.label for s in tl.spans]
+    assert labels == ["main", "in a thread"]
+    assert tl.spans[1].start >= 1.0  # measured on the loop's clock, after the 1 s sleep
+    assert tl.spans[1].end <= tl.spans[0].end
+
+
+def test_thread_safety_of_recording():
+    tl = Timeline(clock="real")
+
+    def work(n):
+        for i in range(200):
+            with tl.span(f"t{n}-{i}"):
+                pass
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(tl.spans) == 800
+
+
+def test_blocking_sleep_shows_up_with_the_real_clock():
+    tl = Timeline()  # "auto" on an ordinary event loop: the real clock
+
+    @tl.track
+    async def blocking(delay):
+        time.sleep(delay)  # holds the loop: nothing else can run meanwhile
+
+    @tl.track
+    async def polite(delay):
+        await asyncio.sleep(delay)
+
+    async def main():
+        await asyncio.gather(blocking(0.1), polite(0.05), polite(0.05))
+
+    asyncio.run(main())
+    first, *others = tl.spans
+    assert first.label == "blocking(0.1)"
+    # the others could not even start before the blocking call gave the loop back
+    assert all(span.start >= first.end for span in others)
+    assert tl.total >= 0.15
+
+
+# ------------------------------------------------------------------------------ output
+
+
+def test_text_rows_bars_and_total():
+    tl = gather_timeline()
+    rows = tl.text(width=30).splitlines()
+    assert rows[0] == "fetch_data_async(0.2) |" + "█" * 20 + " " * 10 + "| 0.00–0.20 s"
+    assert rows[1] == "fetch_data_async(0.3) |" + "█" * 30 + "| 0.00–0.30 s"
+    assert rows[2] == "fetch_data_async(0.1) |" + "█" * 10 + " " * 20 + "| 0.00–0.10 s"
+    assert rows[3] == "total 0.30 s"
+    assert str(tl) == tl.text()
+    assert repr(tl) == "<Timeline: 3 spans, total 0.30 s>"
+    with pytest.raises(ValueError, match="width"):
+        tl.text(width=3)
+    with pytest.raises(ValueError, match="width"):
+        tl.text(width="50")
+
+
+def test_text_marks_failed_and_instant_spans():
+    clock = FakeClock()
+    tl = Timeline(clock)
+    with tl.span("instant"):
+        pass
+    with pytest.raises(RuntimeError):
+        with tl.span("x" * 40):
+            clock.now += 1
+            raise RuntimeError
+    rows = tl.text(width=10).splitlines()
+    assert rows[0].startswith("instant")
+    assert "|█         |" in rows[0]  # zero length still gets one cell
+    assert rows[1].startswith("x" * 29 + "… |▒▒▒▒▒▒▒▒▒▒|")
+    assert rows[1].endswith("(raised)")
+
+
+def _texts(ax):
+    return [t.get_text() for t in ax.get_yticklabels()]
+
+
+def test_plot_draws_one_labelled_bar_per_span_and_the_lines():
+    tl = gather_timeline()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = tl.plot(title="gather", ideal=0.3)
+    assert isinstance(fig, Figure)
+    assert plt.get_fignums() == []  # closed: a notebook shows it only once
+    (ax,) = fig.axes
+    assert _texts(ax) == [s.label for s in tl.spans]
+    bars = ax.patches
+    assert [round(b.get_width(), 6) for b in bars] == [0.2, 0.3, 0.1]
+    assert [b.get_y() + b.get_height() / 2 for b in bars] == [0, 1, 2]
+    assert ax.yaxis_inverted()  # first span on top
+    assert ax.get_xlabel() == "seconds"
+    assert ax.get_title() == "gather"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["total 0.30 s", "ideal 0.30 s"]
+    dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert len(dashed) == 1
+
+
+def test_plot_without_ideal_into_given_axes_and_when_empty():
+    tl = sequential_timeline()
+    fig, ax = plt.subplots()
+    try:
+        assert tl.plot(ax=ax) is fig
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == ["total 0.60 s"]
+        assert plt.fignum_exists(fig.number)  # your own figure is left to you
+    finally:
+        plt.close(fig)
+    empty = Timeline().plot()
+    assert empty.axes[0].texts[0].get_text() == "no spans recorded"
+
+
+def test_plot_escapes_dollar_signs_and_thins_many_labels():
+    clock = FakeClock()
+    tl = Timeline(clock)
+    for i in range(100):
+        with tl.span(f"price(${i})"):
+            clock.now += 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = tl.plot()
+        fig.canvas.draw()  # math text would fail here
+    labels = _texts(fig.axes[0])
+    assert 10 < len(labels) <= 40
+    assert labels[0] == r"price(\$0)"
+
+
+def test_plot_rejects_bad_ideal():
+    tl = gather_timeline()
+    with pytest.raises(TypeError, match="ideal must be a number"):
+        tl.plot(ideal="0.3")
+    with pytest.raises(ValueError, match="ideal must not be negative"):
+        tl.plot(ideal=-1)
+
+
+def test_repr_png_gives_png_bytes():
+    data = gather_timeline()._repr_png_()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    assert plt.get_fignums() == []
+
+
+def test_repr_pretty_prints_the_text():
+    tl = gather_timeline()
+
+    class Printer:
+        def __init__(self):
+            self.out = ""
+
+        def text(self, s):
+            self.out += s
+
+    printer = Printer()
+    tl._repr_pretty_(printer, False)
+    assert printer.out == tl.text()
+
+
+def test_compare_stacks_timelines_on_a_shared_axis():
+    seq, gat = sequential_timeline(), gather_timeline()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = compare(seq, gat, titles=["sequential", "gather"], ideal=0.3)
+    assert plt.get_fignums() == []
+    top, bottom = fig.axes
+    assert top.get_title() == "sequential"
+    assert bottom.get_title() == "gather"
+    assert top.get_shared_x_axes().joined(top, bottom)
+    assert top.get_xlim() == bottom.get_xlim()
+    assert top.get_xlim()[1] >= 0.6
+    assert bottom.get_xlabel() == "seconds"
+    assert [t.get_text() for t in bottom.get_legend().get_texts()] == [
+        "total 0.30 s",
+        "ideal 0.30 s",
+    ]
+    assert len(compare(seq).axes) == 1
+
+
+def test_compare_rejects_bad_input():
+    with pytest.raises(TypeError, match="at least one Timeline"):
+        compare()
+    with pytest.raises(TypeError, match="takes Timeline objects"):
+        compare(Timeline(), "sequential")
+    with pytest.raises(ValueError, match="2 timelines but 1 titles"):
+        compare(Timeline(), Timeline(), titles=["a"])
+
+
+# ------------------------------------------------------------------- in a real kernel
+
+_KERNEL_CELLS = [
+    """\
+import asyncio
+from asynclab.timeline import Timeline, compare
+tl = Timeline()
+
+@tl.track
+async def fetch_data_async(delay):
+    await asyncio.sleep(delay)
+
+results = await asyncio.gather(fetch_data_async(0.02), fetch_data_async(0.03))
+""",
+    "tl",
+    "tl.plot(title='gather', ideal=0.03)",
+    "compare(tl, tl, titles=['a', 'b'])",
+    "print(tl.text().splitlines()[-1][:6])",
+]
+
+
+def test_in_a_real_kernel_each_chart_is_shown_once():
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in _KERNEL_CELLS]
+    # The kernel must pick Jupyter's own inline backend, as it does for students.
+    saved = os.environ.pop("MPLBACKEND", None)
+    try:
+        NotebookClient(nb, kernel_name="python3", timeout=60).execute()
+    finally:
+        if saved is not None:
+            os.environ["MPLBACKEND"] = saved
+    outputs = [cell.outputs for cell in nb.cells]
+    assert outputs[0] == []
+    for out in outputs[1:4]:  # exactly one picture, no stray text on stderr
+        assert len(out) == 1, out
+        assert out[0]["output_type"] == "execute_result"
+        assert "image/png" in out[0]["data"]
+    assert outputs[4] == [nbformat.v4.new_output("stream", name="stdout", text="total \n")]
