@@ -1,10 +1,10 @@
 """Shared fixtures: a graded copy of the whole course, built once per test session.
 
-The fixture ``graded_course`` copies the course into a temporary folder, releases every
-assignment with the real ``nbgrader generate_assignment``, submits for each assignment
-the release with the solutions filled in, the untouched release and every typical wrong
-answer listed in ``tests/wrong_answers/``, then grades them all with the real
-``nbgrader autograde``.
+``fresh_course`` copies the course into a temporary folder and releases assignments there
+with the real ``nbgrader generate_assignment``. ``graded_course`` submits, for an
+assignment, the release with the solutions filled in, the untouched release and every
+typical wrong answer listed in ``tests/wrong_answers/``, then grades them all with the
+real ``nbgrader autograde``. Both work one assignment at a time, on first use.
 """
 
 from __future__ import annotations
@@ -40,32 +40,43 @@ def wrong_student(cell: str, name: str) -> str:
     return f"wrong__{cell}__{name}"
 
 
+class FreshCourse:
+    """A copy of the course whose notebooks/ is generated afresh from solutions/, one
+    assignment at a time, on first use."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._released: set[str] = set()
+
+    def release(self, aid: str) -> Path:
+        if aid not in self._released:
+            course.release([aid], root=self.root)
+            self._released.add(aid)
+        return course.release_notebook(aid, self.root)
+
+
 @dataclass
 class GradedCourse:
-    root: Path
-    scores: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+    """A course copy whose assignments are graded on first use (so ``-k 02_event_loop``
+    grades only that one)."""
+
+    fresh: FreshCourse
+    _scores: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     logs: dict[str, str] = field(default_factory=dict)
 
-    def autograded(self, assignment: str, student: str):
-        path = (self.root / "grading" / "autograded" / student / assignment
-                / f"{assignment}.ipynb")
-        return nbformat.read(path, as_version=4)
+    @property
+    def root(self) -> Path:
+        return self.fresh.root
 
+    def scores(self, aid: str) -> dict[str, dict[str, float]]:
+        """student -> {test cell id: score} for assignment ``aid``."""
+        if aid not in self._scores:
+            self._grade(aid)
+        return self._scores[aid]
 
-@pytest.fixture(scope="session")
-def fresh_course(tmp_path_factory) -> Path:
-    """A copy of the course whose notebooks/ was generated afresh from solutions/."""
-    root = course.copy_course(tmp_path_factory.mktemp("course"), with_release=False)
-    course.release(root=root)
-    return root
-
-
-@pytest.fixture(scope="session")
-def graded_course(fresh_course) -> GradedCourse:
-    root = fresh_course
-    result = GradedCourse(root=root)
-    for aid in course.assignments(root):
-        released = nbformat.read(course.release_notebook(aid, root), as_version=4)
+    def _grade(self, aid: str) -> None:
+        root = self.root
+        released = nbformat.read(self.fresh.release(aid), as_version=4)
         solutions = course.solution_answers(aid, root)
         course.submit(root, aid, SOLVED, course.fill_answers(released, solutions))
         course.submit(root, aid, UNTOUCHED, released)
@@ -75,7 +86,22 @@ def graded_course(fresh_course) -> GradedCourse:
                 course.submit(root, aid, wrong_student(cell, name),
                               course.fill_answers(released, answers))
         proc = course.nbgrader("autograde", aid, root=root, check=False)
-        result.logs[aid] = proc.stdout + proc.stderr
-        assert proc.returncode == 0, f"nbgrader autograde {aid} crashed:\n{result.logs[aid]}"
-        result.scores[aid] = course.read_scores(aid, root)
-    return result
+        self.logs[aid] = proc.stdout + proc.stderr
+        assert proc.returncode == 0, f"nbgrader autograde {aid} crashed:\n{self.logs[aid]}"
+        self._scores[aid] = course.read_scores(aid, root)
+
+    def autograded(self, aid: str, student: str):
+        self.scores(aid)
+        path = self.root / "grading" / "autograded" / student / aid / f"{aid}.ipynb"
+        return nbformat.read(path, as_version=4)
+
+
+@pytest.fixture(scope="session")
+def fresh_course(tmp_path_factory) -> FreshCourse:
+    root = course.copy_course(tmp_path_factory.mktemp("course"), with_release=False)
+    return FreshCourse(root)
+
+
+@pytest.fixture(scope="session")
+def graded_course(fresh_course) -> GradedCourse:
+    return GradedCourse(fresh_course)

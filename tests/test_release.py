@@ -15,13 +15,16 @@ from conftest import SOLVED, UNTOUCHED, wrong_answers, wrong_student
 from grader import course
 
 ROOT = course.ROOT
-ASSIGNMENTS = course.assignments()
+# Each assignment's tests run on one xdist worker (`--dist loadgroup`), so that its
+# session fixtures release and grade it once.
+ASSIGNMENTS = [pytest.param(aid, marks=pytest.mark.xdist_group(aid), id=aid)
+               for aid in course.assignments()]
 MARKERS = course.SOLUTION_MARKERS + course.HIDDEN_MARKERS
 
 
 def test_course_has_assignments():
-    assert ASSIGNMENTS, "solutions/ holds no assignment folders (NN_topic)"
-    for aid in ASSIGNMENTS:
+    assert course.assignments(), "solutions/ holds no assignment folders (NN_topic)"
+    for aid in course.assignments():
         assert course.source_notebook(aid).is_file(), f"solutions/{aid}/{aid}.ipynb is missing"
 
 
@@ -45,7 +48,7 @@ def test_release_equals_fresh_generation(aid, fresh_course):
     committed = course.release_notebook(aid)
     assert committed.is_file(), (
         f"notebooks/{aid}/{aid}.ipynb is missing: run `make release` and commit notebooks/.")
-    fresh = nbformat.read(course.release_notebook(aid, fresh_course), as_version=4)
+    fresh = nbformat.read(fresh_course.release(aid), as_version=4)
     mine = nbformat.read(committed, as_version=4)
     want, got = comparable(fresh), comparable(mine)
     if want != got:
@@ -111,8 +114,8 @@ def test_ruff_clean_on_code_and_notebooks():
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
 def test_nbgrader_validate_passes_on_solution(aid, fresh_course):
-    proc = course.nbgrader("validate", str(course.source_notebook(aid, fresh_course)),
-                           root=fresh_course, check=False)
+    proc = course.nbgrader("validate", str(course.source_notebook(aid, fresh_course.root)),
+                           root=fresh_course.root, check=False)
     assert "Success! Your notebook passes all the tests." in proc.stdout, (
         f"nbgrader validate fails on solutions/{aid}:\n{proc.stdout}{proc.stderr}")
 
@@ -126,7 +129,7 @@ def grade_cells(aid) -> dict[str, float]:
 def test_solved_release_scores_full_marks_without_stderr(aid, graded_course):
     expected = grade_cells(aid)
     assert expected, f"{aid} has no graded test cells"
-    got = graded_course.scores[aid][SOLVED]
+    got = graded_course.scores(aid)[SOLVED]
     lost = {g: (got.get(g), pts) for g, pts in expected.items() if got.get(g) != pts}
     assert not lost, (f"the solution of {aid} loses points (cell: (score, max)): {lost}\n"
                       + graded_course.logs[aid][-3000:])
@@ -139,14 +142,16 @@ def test_solved_release_scores_full_marks_without_stderr(aid, graded_course):
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
 def test_untouched_release_scores_zero_on_every_test(aid, graded_course):
-    got = graded_course.scores[aid][UNTOUCHED]
+    got = graded_course.scores(aid)[UNTOUCHED]
     scored = {g: s for g, s in got.items() if s}
     assert set(got) == set(grade_cells(aid)), f"{aid}: not every test cell was graded: {got}"
     assert not scored, f"the untouched {aid} release earns points on {scored}"
 
 
 def wrong_cases():
-    return [(aid, cell, name) for aid in ASSIGNMENTS
+    return [pytest.param(aid, cell, name, marks=pytest.mark.xdist_group(aid),
+                         id=f"{aid}-{cell}-{name}")
+            for aid in course.assignments()
             for cell, variants in wrong_answers(aid).items() for name in variants]
 
 
@@ -164,7 +169,7 @@ def test_every_exercise_has_a_typical_wrong_answer(aid):
 def test_typical_wrong_answer_scores_zero_on_its_exercise(aid, cell, name, graded_course):
     nb = nbformat.read(course.source_notebook(aid), as_version=4)
     exercises = course.exercises(nb)
-    got = graded_course.scores[aid][wrong_student(cell, name)]
+    got = graded_course.scores(aid)[wrong_student(cell, name)]
     own = {g: got.get(g) for g, _ in exercises[cell]}
     assert not any(own.values()), f"{aid}: the wrong answer '{name}' for {cell} earns {own}"
     others = {g: (got.get(g), pts) for c, tests in exercises.items() if c != cell
