@@ -130,14 +130,15 @@ def test_solved_release_scores_full_marks_without_stderr(aid, graded_course):
     expected = grade_cells(aid)
     assert expected, f"{aid} has no graded test cells"
     got = graded_course.scores(aid)[SOLVED]
+    nb = graded_course.autograded(aid, SOLVED)
+    noisy = {course.nbgrader_meta(c)["grade_id"]: o.text[:300] for c in nb.cells
+             if course.nbgrader_meta(c).get("grade") and c.cell_type == "code"
+             for o in c.outputs if o.get("name") == "stderr"}
+    assert not noisy, (f"graded cells of the {aid} solution write to stderr, which nbgrader "
+                       f"scores 0: {noisy}")
     lost = {g: (got.get(g), pts) for g, pts in expected.items() if got.get(g) != pts}
     assert not lost, (f"the solution of {aid} loses points (cell: (score, max)): {lost}\n"
                       + graded_course.logs[aid][-3000:])
-    nb = graded_course.autograded(aid, SOLVED)
-    noisy = [course.nbgrader_meta(c)["grade_id"] for c in nb.cells
-             if course.nbgrader_meta(c).get("grade") and c.cell_type == "code"
-             and any(o.get("name") == "stderr" for o in c.outputs)]
-    assert not noisy, f"graded cells of the {aid} solution write to stderr: {noisy}"
 
 
 @pytest.mark.parametrize("aid", ASSIGNMENTS)
