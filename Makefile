@@ -30,7 +30,7 @@ setup: $(STAMP)
 lab: setup
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
 		--LabApp.default_url=/lab/tree/notebooks --port=$(PORT) \
-		$(if $(DISPLAY),,--no-browser)
+		$(if $(DISPLAY),,--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: setup
 	$(PY) -m pytest
