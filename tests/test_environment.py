@@ -87,3 +87,23 @@ def test_environment_yml_installs_the_project_through_pip():
     extra = [name for name in re.findall(r"^\s*-\s*([A-Za-z][\w.-]*)", conda_part, re.M)
              if name not in ("python", "pip", "conda-forge", "nodefaults")]
     assert not extra, f"list Python packages in pyproject.toml, not environment.yml: {extra}"
+
+
+def test_readme_course_map_lists_every_notebook_with_its_minutes_and_points():
+    readme = (ROOT / "README.md").read_text()
+    problems = []
+    for aid in course.assignments():
+        nb = nbformat.read(course.source_notebook(aid), as_version=4)
+        title = nb.cells[0].source.splitlines()[0].lstrip("# ").strip()
+        minutes = re.search(r"\*\*Time\*\*:\s*~?(\d+)", nb.cells[0].source)
+        points = sum(p for tests in course.exercises(nb).values() for _, p in tests)
+        row = next((line for line in readme.splitlines()
+                    if f"(notebooks/{aid}/{aid}.ipynb)" in line), None)
+        if row is None:
+            problems.append(f"README's course map has no row linking notebooks/{aid}/{aid}.ipynb")
+            continue
+        cols = [c.strip() for c in row.strip("|").split("|")]
+        want = [f"[{title}]", minutes.group(1) if minutes else "?", f"{points:g}"]
+        if not (cols[0].startswith(want[0]) and cols[-2:] == want[1:]):
+            problems.append(f"README row for {aid} should show {want}, shows {cols}")
+    assert not problems, "\n".join(problems)
