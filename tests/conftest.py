@@ -3,8 +3,8 @@
 ``fresh_course`` copies the course into a temporary folder and releases assignments there
 with the real ``nbgrader generate_assignment``. ``graded_course`` submits, for an
 assignment, the release with the solutions filled in, the untouched release and every
-typical wrong answer listed in ``tests/wrong_answers/``, then grades them all with the
-real ``nbgrader autograde``. Both work one assignment at a time, on first use.
+typical wrong answer listed in ``tests/wrong_answers/`` (grouped into a few submissions,
+see ``wrong_rounds``), then grades them all with the real ``nbgrader autograde``. Both work one assignment at a time, on first use.
 """
 
 from __future__ import annotations
@@ -36,8 +36,26 @@ def wrong_answers(assignment: str) -> dict[str, dict[str, str]]:
     return module.WRONG
 
 
-def wrong_student(cell: str, name: str) -> str:
-    return f"wrong__{cell}__{name}"
+def wrong_rounds(assignment: str) -> list[dict[str, str]]:
+    """The wrong answers grouped into submissions: round k holds the k-th wrong answer of
+    every exercise that has one ({solution cell id: variant name}); the other exercises of
+    that submission keep the instructor's solution. Exercises do not share answers, so one
+    submission tests several wrong answers at once and grading stays fast."""
+    rounds: list[dict[str, str]] = []
+    for cell, variants in wrong_answers(assignment).items():
+        for k, name in enumerate(variants):
+            if k == len(rounds):
+                rounds.append({})
+            rounds[k][cell] = name
+    return rounds
+
+
+def wrong_student(assignment: str, cell: str, name: str) -> str:
+    """The student id of the submission that holds wrong answer ``name`` of ``cell``."""
+    for k, chosen in enumerate(wrong_rounds(assignment)):
+        if chosen.get(cell) == name:
+            return f"wrong_round_{k + 1}"
+    raise KeyError(f"{assignment}: no wrong answer {name!r} for {cell!r}")
 
 
 class FreshCourse:
@@ -80,11 +98,10 @@ class GradedCourse:
         solutions = course.solution_answers(aid, root)
         course.submit(root, aid, SOLVED, course.fill_answers(released, solutions))
         course.submit(root, aid, UNTOUCHED, released)
-        for cell, variants in wrong_answers(aid).items():
-            for name, source in variants.items():
-                answers = dict(solutions, **{cell: source})
-                course.submit(root, aid, wrong_student(cell, name),
-                              course.fill_answers(released, answers))
+        variants = wrong_answers(aid)
+        for k, chosen in enumerate(wrong_rounds(aid)):
+            answers = dict(solutions, **{cell: variants[cell][name] for cell, name in chosen.items()})
+            course.submit(root, aid, f"wrong_round_{k + 1}", course.fill_answers(released, answers))
         proc = course.nbgrader("autograde", aid, root=root, check=False)
         self.logs[aid] = proc.stdout + proc.stderr
         assert proc.returncode == 0, f"nbgrader autograde {aid} crashed:\n{self.logs[aid]}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import SOLVED, UNTOUCHED, wrong_answers, wrong_student
+from conftest import SOLVED, UNTOUCHED, wrong_answers, wrong_rounds, wrong_student
 
 from grader import course
 
@@ -170,9 +170,13 @@ def test_every_exercise_has_a_typical_wrong_answer(aid):
 def test_typical_wrong_answer_scores_zero_on_its_exercise(aid, cell, name, graded_course):
     nb = nbformat.read(course.source_notebook(aid), as_version=4)
     exercises = course.exercises(nb)
-    got = graded_course.scores(aid)[wrong_student(cell, name)]
+    student = wrong_student(aid, cell, name)
+    got = graded_course.scores(aid)[student]
     own = {g: got.get(g) for g, _ in exercises[cell]}
     assert not any(own.values()), f"{aid}: the wrong answer '{name}' for {cell} earns {own}"
-    others = {g: (got.get(g), pts) for c, tests in exercises.items() if c != cell
+    # The exercises that kept the solution in this submission keep their full marks.
+    same_round = next(r for r in wrong_rounds(aid) if r.get(cell) == name)
+    others = {g: (got.get(g), pts) for c, tests in exercises.items() if c not in same_round
               for g, pts in tests if got.get(g) != pts}
-    assert not others, f"{aid}: the wrong answer '{name}' for {cell} also costs {others}"
+    assert not others, (f"{aid}: in submission {student} (wrong answers {same_round}), "
+                        f"exercises answered with the solution lose points: {others}")
