@@ -45,6 +45,9 @@ def imported_modules() -> dict[str, str]:
                 sources.append((str(path.relative_to(ROOT)), cell.source))
     found: dict[str, str] = {}
     for name, text in sources:
+        # A module the code writes itself (a notebook that creates `cpu_work.py` to show
+        # processes) is not a package to install.
+        written = set(re.findall(r"([A-Za-z_]\w*)\.py\b", text))
         for node in ast.walk(parse(text)):
             if isinstance(node, ast.Import):
                 mods = [a.name for a in node.names]
@@ -53,7 +56,8 @@ def imported_modules() -> dict[str, str]:
             else:
                 continue
             for mod in mods:
-                found.setdefault(mod.split(".")[0], name)
+                if mod.split(".")[0] not in written:
+                    found.setdefault(mod.split(".")[0], name)
     return found
 
 
