@@ -11,12 +11,16 @@ STAMP  := $(VENV)/.installed
 # nbgrader starts helper programs (alembic, jupyter) by name: the venv must come first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup lab test release check-release grade clean help
+.PHONY: setup lab test release clean help collect autograde feedback grades-csv report grade bench-grading
 
 help:
 	@echo "make lab      open JupyterLab on the course (creates .venv on first use)"
 	@echo "make test     run every test (release gate, helpers, grading)"
 	@echo "make release  regenerate notebooks/ from solutions/ with nbgrader"
+	@echo "make collect A=.. FROM=..  bring in submissions (a folder or an LMS zip)"
+	@echo "make grade [A=..]          autograde in parallel, then feedback, grades CSV, report"
+	@echo "make autograde|feedback|grades-csv|report   one step of it"
+	@echo "make bench-grading [STUDENTS=8]         sequential nbgrader against ours (minutes)"
 	@echo "make clean    remove the venv, caches and grading output"
 
 $(STAMP): pyproject.toml
@@ -37,6 +41,43 @@ test: setup
 
 release: setup
 	$(PY) -m grader release
+
+# --- Grading a class (python -m grader; see `python -m grader COMMAND --help`) -------------
+# Add to .PHONY: collect autograde feedback grades-csv report grade bench-grading
+# (the CSV target is not called "export": that word is a make directive)
+# Variables: A=assignment id(s) (default: all), FROM=folder or .zip to collect from,
+#            JOBS=notebooks run at once (default: cores), FORCE=1 to regrade / replace.
+A     ?=
+FROM  ?=
+JOBS  ?=
+GRADER_FLAGS := $(if $(JOBS),--jobs $(JOBS)) $(if $(FORCE),--force)
+
+collect: setup
+	@test -n "$(A)" -a -n "$(FROM)" || { echo "usage: make collect A=01_coroutines FROM=download.zip"; exit 2; }
+	$(PY) -m grader collect $(A) "$(FROM)" $(if $(FORCE),--force)
+
+autograde: setup
+	$(PY) -m grader autograde $(A) $(GRADER_FLAGS)
+
+feedback: setup
+	$(PY) -m grader feedback $(A) $(if $(FORCE),--force)
+
+grades-csv: setup
+	$(PY) -m grader export
+
+report: setup
+	$(PY) -m grader report
+
+# The whole round after collecting: grade, feedback pages, grades CSV, class report.
+# Every step runs even if some submissions failed; the exit status says whether any did.
+grade: setup
+	$(PY) -m grader autograde $(A) $(GRADER_FLAGS); s=$$?; \
+	$(PY) -m grader feedback $(A) || s=1; \
+	$(PY) -m grader export || s=1; \
+	$(PY) -m grader report || s=1; exit $$s
+
+bench-grading: setup
+	$(PY) bench/grading.py $(if $(STUDENTS),--students $(STUDENTS))
 
 clean:
 	rm -rf $(VENV) grading .pytest_cache .ruff_cache test-artifacts

@@ -1,0 +1,1 @@
+"""Real-browser tests of the course in JupyterLab (see conftest.py)."""
