@@ -46,8 +46,8 @@ REAL = "01_coroutines"
 @pytest.fixture(scope="session")
 def released(tmp_path_factory) -> Path:
     """A course copy where 01_coroutines and the tiny assignment are released (and so
-    known to the gradebook), nothing submitted yet. Built once and shared by the xdist
-    workers (pytest 9 ignores xdist_group, so these tests may run on both)."""
+    known to the gradebook), nothing submitted yet. Built once per test run, under a lock,
+    so that it is shared even if these tests end up on several xdist workers."""
     shared = tmp_path_factory.getbasetemp().parent / "grader-released"
     shared.mkdir(exist_ok=True)
     root = shared / "course"
