@@ -39,10 +39,9 @@ def release_notebook(assignment: str, root: Path = ROOT) -> Path:
 
 
 def nbgrader_env() -> dict[str, str]:
-    """The environment nbgrader needs: this Python's scripts (alembic, jupyter) first on PATH."""
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
+    """The environment nbgrader needs. Importing the ``grader`` package already put this
+    Python's scripts (alembic, jupyter) first on PATH, for in-process nbgrader calls too."""
+    return dict(os.environ)
 
 
 def nbgrader(*args: str, root: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
