@@ -25,6 +25,33 @@ os.makedirs(os.path.join(HERE, "grading"), exist_ok=True)
 c.CourseDirectory.db_url = "sqlite:///" + os.path.join(HERE, "grading", "gradebook.db")
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback"]
 
+# Grading runs the released notebook with the students' answers in it (inserted, moved or
+# edited cells do not count), in a sandboxed kernel, with a guard against tampering; see
+# grader/preprocessors.py. Plain `nbgrader autograde` and `python -m grader autograde` both
+# use these lists.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties,
+    CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
+    IgnorePattern,
+    LimitOutput,
+    OverwriteCells,
+    OverwriteKernelspec,
+    SaveAutoGrades,
+)
+
+from grader.preprocessors import GuardedExecute, RebuildFromRelease  # noqa: E402
+
+c.Autograde.sanitize_preprocessors = [RebuildFromRelease, ClearOutput, DeduplicateIds,
+                                      OverwriteKernelspec, OverwriteCells, CheckCellMetadata]
+c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties,
+                                       CheckCellMetadata]
+# A whole notebook may run this long before the cells left are scored 0.
+c.GuardedExecute.notebook_timeout = 300
+
 # Exercises use small delays; a healthy notebook runs in seconds. A cell that runs longer
 # than this is stuck (a deadlock or a blocking call) and is stopped.
 c.ExecutePreprocessor.timeout = 60

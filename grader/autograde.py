@@ -35,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import gradebook, integrity, nbgrader_app, records
+from . import gradebook, inputs, integrity, nbgrader_app, records
 from .execute import Job, make_exporter, split_preprocessors
 from .records import FAILED, GRADED, Result
 
@@ -241,9 +241,18 @@ class Autograder:
         conv = self.converter
         result = Result(assignment=sub.assignment, student=sub.student,
                         submitted_hash=sub.submitted_hash, failure=INTERRUPTED)
+        released = self.released(sub.assignment)
         if not sub.notebooks:
-            result.failure = f"no notebook in {sub.folder}/ (nothing to grade)"
+            result.failure = inputs.no_notebook(self.root / sub.folder, sub.folder,
+                                                [f"{n}.ipynb" for n in released])
             return result
+        limit = inputs.max_bytes(self.nbg.app.config)
+        for nb in sub.notebooks:  # only those nbgrader will read: the assignment's own
+            if not released or os.path.splitext(os.path.basename(nb))[0] in released:
+                why = inputs.problem(nb, limit)
+                if why:  # fails before nbgrader sees it: no rows in the gradebook
+                    result.failure = f"{os.path.relpath(nb, self.root)} cannot be graded: {why}"
+                    return result
         dest = self.root / self.nbg.path(self.coursedir.autograded_directory,
                                          sub.student, sub.assignment)
         with nbgrader_app.inside(self.root), deferred_interrupt():
@@ -264,7 +273,7 @@ class Autograder:
 
                 names = ", ".join(os.path.basename(n) for n in sub.notebooks)
                 if "No notebooks found" in str(exc):
-                    wanted = ", ".join(f"{n}.ipynb" for n in self.released(sub.assignment)) or "?"
+                    wanted = ", ".join(f"{n}.ipynb" for n in released) or "?"
                     result.failure = (f"no notebook with the expected name in {sub.folder}/ "
                                       f"(found {names}; expected {wanted})")
                 else:
@@ -275,7 +284,6 @@ class Autograder:
         warnings = self.nbg.log.take()
         flags = [f"{os.path.basename(n)} is not part of the assignment and was not graded"
                  for n in sub.notebooks if os.path.splitext(os.path.basename(n))[0] not in known]
-        released = self.released(sub.assignment)
         flags += [f"{n}.ipynb was not submitted; it scores 0" for n in released if n not in known]
         return Job(assignment=sub.assignment, student=sub.student, notebooks=known,
                    submitted_hash=sub.submitted_hash, released=released,

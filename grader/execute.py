@@ -34,6 +34,7 @@ from pathlib import Path
 import nbformat
 
 from . import integrity, nbgrader_app
+from .preprocessors import REPORTS
 from .records import GRADED, Result, TestOutcome
 
 DB_WRITERS = ("SaveAutoGrades", "AssignLatePenalties")
@@ -98,7 +99,10 @@ def make_exporter(converter, classes: list):
 
 def outcome_message(cell) -> str | None:
     """Why a graded cell lost points, in one line: the error, or what it wrote to stderr."""
-    for out in cell.get("outputs", []):
+    outputs = cell.get("outputs", [])
+    errors_first = [o for o in outputs if o.get("output_type") == "error"] + \
+        [o for o in outputs if o.get("output_type") != "error"]
+    for out in errors_first:
         if out.get("output_type") == "error":
             value = str(out.get("evalue", "")).strip()
             line = f"{out.get('ename', 'Error')}: {value}" if value else str(out.get("ename"))
@@ -115,14 +119,9 @@ def outcomes(notebook_id: str, nb) -> tuple[list[TestOutcome], list[str]]:
     (``utils.determine_grade``), and flags for cells stopped by the timeout."""
     from nbgrader import utils
 
-    tests, flags = [], []
-    for index, cell in enumerate(nb.cells):
+    tests, flags = [], []  # hangs and crashes are reported by GuardedExecute
+    for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type == "code":
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error" and out.get("ename") == "CellTimeoutError":
-                    what = f"cell '{meta['grade_id']}'" if meta.get("grade_id") else f"cell {index}"
-                    flags.append(f"{notebook_id}: {what} ran past the time limit and was stopped")
         if not utils.is_grade(cell):
             continue
         score, points = utils.determine_grade(cell)
@@ -251,9 +250,10 @@ class Executor:
                 except Exception as exc:
                     prep.failure = unreadable(os.path.relpath(src, self.root), exc)
                     return prep
-                prep.flags += [f"{notebook}: {f}" if len(job.notebooks) > 1 else f
-                               for f in integrity.flags(submitted, job.released.get(notebook, {}))]
                 output, resources = self.sanitizer.from_filename(src, resources=resources)
+                found = resources["nbgrader"].get(REPORTS, []) + integrity.flags(submitted)
+                prep.flags += [f"{notebook}: {f}" if len(job.notebooks) > 1 else f
+                               for f in found]
                 self.converter.write_single_notebook(output, resources)
                 dest, _ = self._resources(False, job.assignment, job.student, notebook)
                 prep.paths[notebook] = dest
@@ -293,7 +293,9 @@ class Executor:
                 self.execute.kernel_name = self._kernel_name
             start = self._ready_at = time.time()
             try:
-                output, _ = self.runner.from_filename(path, resources=resources)
+                output, resources = self.runner.from_filename(path, resources=resources)
+                result.flags += [f"{notebook}: {f}" if len(job.notebooks) > 1 else f
+                                 for f in resources["nbgrader"].get(REPORTS, [])]
             except Exception as exc:
                 result.failure = self._explain(exc, notebook)
                 result.warnings.append(traceback.format_exc(limit=8))

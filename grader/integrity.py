@@ -1,9 +1,10 @@
-"""Signs that a submission was tampered with, in words an instructor can act on.
+"""Answers that reach for the grading machinery, in words an instructor can act on.
 
-nbgrader restores locked cells (the tests) from the gradebook before it runs a notebook,
-and warns "checksum changed" for *every* test cell with hidden tests, because the student
-never saw them. Comparing with the released notebook instead tells real edits apart from
-that noise. This is the first, cheap layer; runtime tampering is not detected here.
+Structure (inserted, deleted, edited or moved cells) is handled where the notebook is
+rebuilt from the release (:mod:`grader.preprocessors`); tampering at run time is undone and
+caught by the grading guard (:mod:`grader.kernel_guard`). This module names the code in an
+answer that has no business in an asyncio exercise, so that an instructor can look at it
+even when the guard caught nothing.
 """
 
 from __future__ import annotations
@@ -12,18 +13,46 @@ import re
 
 from . import course
 
-# Code an answer has no business running: it reaches into the notebook machinery, the
-# interpreter or the clock that the tests rely on.
 SUSPICIOUS = [
-    (re.compile(r"get_ipython\s*\("), "reaches into IPython (get_ipython())"),
-    (re.compile(r"input_transformers|ast_transformers|events\.register"),
-     "installs an IPython input/AST transformer or event hook"),
-    (re.compile(r"\bsys\.modules\s*\["), "edits sys.modules"),
-    (re.compile(r"\bimport\s+builtins\b|__builtins__"), "touches the builtins"),
-    (re.compile(r"\b(?:time\.)?(?:perf_counter|monotonic|time)\s*=[^=]"), "replaces a clock function"),
-    (re.compile(r"\bos\._exit\s*\(|\bsys\.exit\s*\("), "exits the kernel"),
-    (re.compile(r"^\s*%%capture|^\s*%%script|^\s*%%bash", re.M), "uses a cell magic that hides or skips code"),
+    (re.compile(r"get_ipython\s*\(|\bIPython\b"), "reach into IPython"),
+    (re.compile(r"input_transformers|ast_transformers|events\.register|set_custom_exc"),
+     "install an IPython transformer, hook or exception handler"),
+    (re.compile(r"\bsys\.(modules|meta_path|settrace|setprofile|excepthook|_getframe)"),
+     "reach into the interpreter (sys)"),
+    (re.compile(r"\bbuiltins\b|__builtins__|__import__"), "touch the builtins"),
+    (re.compile(r"\bctypes\b"), "use ctypes"),
+    (re.compile(r"\bos\._exit\s*\(|\bsys\.exit\s*\(|\bos\.kill\b"), "exit or kill the kernel"),
+    (re.compile(r"\bsignal\b"), "use signals"),
+    (re.compile(r"\bgc\.|\bimport\s+gc\b"), "use the garbage collector's internals"),
+    (re.compile(r"\b(?:exec|eval|compile)\s*\("), "run code from strings (exec/eval)"),
+    (re.compile(r"\bglobals\s*\(\s*\)|\binspect\.(?:currentframe|stack)"),
+     "rewrite the notebook's namespace or frames"),
+    (re.compile(r"\b(?:perf_counter|monotonic|time|sleep)\s*=[^=]"),
+     "replace a clock or sleep function"),
+    (re.compile(r"\bos\.fork\b|\bsubprocess\b|\bmultiprocessing\b|\bos\.system\b"),
+     "start processes"),
+    (re.compile(r"\bgrader\b|kernel_guard"), "reach for the grader"),
+    (re.compile(r"^\s*%%(?:capture|script|bash|sh|writefile)", re.M),
+     "use a cell magic that hides or skips code"),
 ]
+
+
+def suspicious(source: str) -> list[str]:
+    """What the code in ``source`` reaches for, as short phrases ("reach into IPython")."""
+    return [meaning for pattern, meaning in SUSPICIOUS if pattern.search(source)]
+
+
+def flags(nb) -> list[str]:
+    """Answer cells of ``nb`` whose code reaches for the grading machinery."""
+    found = []
+    for cell in nb.cells:
+        meta = course.nbgrader_meta(cell)
+        if cell.cell_type == "code" and meta.get("solution") and meta.get("grade_id"):
+            what = suspicious(cell.source)
+            if what:
+                found.append(f"answer cell '{meta['grade_id']}' has code that may "
+                             f"{', '.join(what)}: look at it")
+    return found
 
 
 def released_cells(nb) -> dict[str, tuple[str, str, bool]]:
@@ -32,41 +61,6 @@ def released_cells(nb) -> dict[str, tuple[str, str, bool]]:
     for cell in nb.cells:
         meta = course.nbgrader_meta(cell)
         gid = meta.get("grade_id")
-        if not gid or meta.get("solution"):
-            continue
-        if meta.get("grade") or meta.get("locked"):
+        if gid and not meta.get("solution") and (meta.get("grade") or meta.get("locked")):
             out[gid] = (cell.cell_type, cell.source, bool(meta.get("grade")))
     return out
-
-
-def flags(nb, released: dict[str, tuple[str, str, bool]]) -> list[str]:
-    """What looks wrong in submitted notebook ``nb`` compared with its release."""
-    found: list[str] = []
-    seen: dict[str, int] = {}
-    for index, cell in enumerate(nb.cells):
-        meta = course.nbgrader_meta(cell)
-        gid = meta.get("grade_id")
-        if gid:
-            seen[gid] = seen.get(gid, 0) + 1
-        if gid in released:
-            cell_type, source, is_test = released[gid]
-            what = "test cell" if is_test else "locked cell"
-            if cell.cell_type != cell_type:
-                found.append(f"{what} '{gid}' was changed from {cell_type} to {cell.cell_type}; "
-                             f"it was restored for grading")
-            elif cell.source.strip() != source.strip():
-                found.append(f"{what} '{gid}' was edited; the original was restored for grading")
-            continue
-        if cell.cell_type != "code":
-            continue
-        where = f"answer cell '{gid}'" if meta.get("solution") else f"cell {index} (added by the student)"
-        for pattern, meaning in SUSPICIOUS:
-            if pattern.search(cell.source):
-                found.append(f"{where} {meaning}")
-    for gid, count in seen.items():
-        if count > 1:
-            found.append(f"cell '{gid}' appears {count} times; nbgrader grades only the last copy")
-    for gid, (_, _, is_test) in released.items():
-        if is_test and gid not in seen:
-            found.append(f"test cell '{gid}' was deleted, so it did not run and scores 0")
-    return found

@@ -107,6 +107,19 @@ class GradedCourse:
         assert proc.returncode == 0, f"nbgrader autograde {aid} crashed:\n{self.logs[aid]}"
         self._scores[aid] = course.read_scores(aid, root)
 
+    def warnings(self, aid: str, student: str) -> list[str]:
+        """nbgrader's warnings while it graded ``student``'s notebook, without the
+        "checksum changed" noise that every test cell with hidden tests causes."""
+        self.scores(aid)
+        out, inside = [], False
+        for line in self.logs[aid].splitlines():
+            if "Sanitizing" in line:
+                inside = f"/submitted/{student}/" in line
+            elif inside and "| WARNING]" in line and "checksum" not in line \
+                    and "Removing existing" not in line:
+                out.append(line)
+        return out
+
     def autograded(self, aid: str, student: str):
         self.scores(aid)
         path = self.root / "grading" / "autograded" / student / aid / f"{aid}.ipynb"

@@ -62,7 +62,7 @@ def imported_modules() -> dict[str, str]:
 
 
 def test_every_imported_package_is_declared_in_pyproject():
-    local = {"asynclab", "grader", "conftest"} | {p.stem for p in (ROOT / "tests").glob("*.py")}
+    local = {"asynclab", "grader", "conftest"} | {p.stem for p in (ROOT / "tests").rglob("*.py")}
     dists = md.packages_distributions()
     declared = declared_requirements()
     problems = []

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 
+import nbformat
 import pytest
 from grader_fixtures import HIDDEN_DOUBLE, tiny_notebook
 
@@ -13,6 +14,7 @@ from grader import course, integrity, records
 from grader.__main__ import main
 from grader.execute import outcome_message, split_preprocessors
 from grader.feedback import HideHiddenTests, hidden_lines, scrub_traceback
+from grader.preprocessors import rebuild
 
 RED = "\x1b[31m"
 
@@ -52,27 +54,53 @@ def test_hide_hidden_tests_edits_test_cells_only():
     assert "BEGIN SOLUTION" in solution.source  # not a test cell: untouched
 
 
-def test_flags_name_real_tampering_not_hidden_test_noise():
+def test_rebuild_grades_the_release_with_the_answers_only_and_says_what_changed():
     released = tiny_notebook()
     for cell in released.cells:  # as generate_assignment leaves it: hidden tests removed
         if course.nbgrader_meta(cell).get("grade"):
             cell.source = cell.source.split("### BEGIN HIDDEN TESTS")[0].rstrip()
-    locked = integrity.released_cells(released)
-    assert integrity.flags(released, locked) == []  # untouched: nothing to say
+    same, lines = rebuild(copy.deepcopy(released), released)
+    assert lines == [] and integrity.flags(same) == []  # untouched: nothing to say
+    assert [c.source for c in same.cells] == [c.source for c in released.cells]
 
     edited = copy.deepcopy(released)
-    for cell in edited.cells:
-        gid = course.nbgrader_meta(cell).get("grade_id")
-        if gid == "test_double":
-            cell.source = "pass"
-        if gid == "double":
-            cell.source = "get_ipython().input_transformers_cleanup.append(lambda l: [])"
-    edited.cells = [c for c in edited.cells
-                    if course.nbgrader_meta(c).get("grade_id") != "test_fetch"]
-    found = integrity.flags(edited, locked)
-    assert "test cell 'test_double' was edited; the original was restored for grading" in found
-    assert "test cell 'test_fetch' was deleted, so it did not run and scores 0" in found
-    assert any(f.startswith("answer cell 'double' reaches into IPython") for f in found)
+    by_gid = {course.nbgrader_meta(c).get("grade_id"): c for c in edited.cells}
+    by_gid["test_double"].source = "pass"
+    by_gid["test_double"].metadata["nbgrader"]["points"] = 99
+    by_gid["double"].source = "get_ipython().input_transformers_cleanup.append(lambda l: [])"
+    edited.cells.remove(by_gid["test_fetch"])
+    edited.cells.insert(1, nbformat.v4.new_code_cell("import builtins"))
+    edited.cells.append(copy.deepcopy(by_gid["fetch"]))
+    edited.cells[-1].source = "async def fetch(delay):\n    return 'last copy'"
+    edited.metadata["kernelspec"] = {"name": "bash", "display_name": "Bash", "language": "bash"}
+    out, lines = rebuild(edited, released)
+    assert [c.cell_type for c in out.cells] == [c.cell_type for c in released.cells]
+    sources = {course.nbgrader_meta(c).get("grade_id"): c.source for c in out.cells}
+    original = {course.nbgrader_meta(c).get("grade_id"): c for c in released.cells}
+    assert sources["test_double"] == original["test_double"].source
+    assert sources["test_fetch"] == original["test_fetch"].source
+    assert course.nbgrader_meta(out.cells[4])["points"] == 2
+    assert sources["fetch"].endswith("'last copy'") and sources["double"].startswith("get_ipy")
+    assert out.metadata["kernelspec"]["name"] == "python3"
+    assert "import builtins" not in [c.source for c in out.cells]
+    text = "\n".join(lines)
+    for expected in ["test cell 'test_double' was edited: the course's was run",
+                     "test cell 'test_fetch' was deleted: the course's was put back and run",
+                     "answer cell 'fetch' appears 2 times: the last copy was graded",
+                     "1 code cell(s) added by the student (at cell 1) were not run: only answer "
+                     "cells are graded; they touch the builtins",
+                     "the notebook's kernel was changed to 'bash': graded with 'python3'"]:
+        assert expected in text, f"missing {expected!r} in:\n{text}"
+    flags = integrity.flags(edited)
+    assert any(f.startswith("answer cell 'double' has code that may reach into IPython")
+               for f in flags), flags
+
+    other = copy.deepcopy(released)
+    for cell in other.cells:
+        if course.nbgrader_meta(cell).get("grade_id"):
+            cell.metadata["nbgrader"]["grade_id"] += "_of_another_assignment"
+    _, lines = rebuild(other, released)
+    assert any("is it the notebook of another assignment?" in line for line in lines), lines
 
 
 def test_workers_run_everything_up_to_the_gradebook_writes():

@@ -136,6 +136,10 @@ def test_solved_release_scores_full_marks_without_stderr(aid, graded_course):
              for o in c.outputs if o.get("name") == "stderr"}
     assert not noisy, (f"graded cells of the {aid} solution write to stderr, which nbgrader "
                        f"scores 0: {noisy}")
+    # the grading guard keeps the points of a passing test that writes to stderr and
+    # reports it; a correct answer must not need that, nor trip any other guard report
+    reports = graded_course.warnings(aid, SOLVED)
+    assert not reports, f"grading the {aid} solution reports problems:\n" + "\n".join(reports)
     lost = {g: (got.get(g), pts) for g, pts in expected.items() if got.get(g) != pts}
     assert not lost, (f"the solution of {aid} loses points (cell: (score, max)): {lost}\n"
                       + graded_course.logs[aid][-3000:])

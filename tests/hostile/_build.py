@@ -1,0 +1,116 @@
+"""What the hostile cases share: the assignment, the expected outcome, submission builders
+and the loader of the case files (``tests/hostile/<slug>.py``, the slug is the student id)."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import nbformat
+
+from grader import course
+
+HERE = Path(__file__).resolve().parent
+ASSIGNMENT = "01_coroutines"
+NOTEBOOK = f"{ASSIGNMENT}.ipynb"
+KINDS = ("Structure", "Runtime tampering", "Timeouts", "Resources", "Broken input", "stderr",
+         "Feedback")
+FULL = "full"
+
+
+@dataclass(frozen=True)
+class Expect:
+    """What grading must make of a case's submission (checked against its record).
+
+    - ``status``: "graded" or "failed";
+    - ``scores``: grade_id -> score for the tests that do not get full marks (every other
+      test must), or ``FULL``: every test full marks; None for a failed submission;
+    - ``failure``: a substring of the one-line reason it could not be graded;
+    - ``flags``: substrings, each of which some flag for the instructor must contain;
+    - ``messages``: grade_id -> a substring of that test's message (why it lost points);
+    - ``gradebook``: whether the gradebook holds a submission row for it; None means "if
+      and only if graded".
+    """
+
+    status: str
+    scores: dict[str, float] | str | None = None
+    failure: str | None = None
+    flags: list[str] = field(default_factory=list)
+    messages: dict[str, str] = field(default_factory=dict)
+    gradebook: bool | None = None
+
+    @property
+    def in_gradebook(self) -> bool:
+        return self.status == "graded" if self.gradebook is None else self.gradebook
+
+
+def released(root: Path):
+    return nbformat.read(course.release_notebook(ASSIGNMENT, root), as_version=4)
+
+
+def solved(root: Path):
+    """The release with every solution filled in: full marks."""
+    return course.fill_answers(released(root), course.solution_answers(ASSIGNMENT, root))
+
+
+def folder(root: Path, student: str) -> Path:
+    dest = Path(root) / "grading" / "submitted" / student / ASSIGNMENT
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def write(root: Path, student: str, content, name: str = NOTEBOOK) -> Path:
+    """Put ``content`` (a notebook, str or bytes) in ``student``'s submission as ``name``."""
+    path = folder(root, student) / name
+    if isinstance(content, dict):
+        nbformat.write(content, path)
+    elif isinstance(content, str):
+        path.write_text(content)
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def case_files() -> list[Path]:
+    return sorted(p for p in HERE.glob("*.py")
+                  if not p.name.startswith(("_", "test_", "conftest")) and p.name != "table.py")
+
+
+def load(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"hostile_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def cases() -> dict[str, ModuleType]:
+    """slug -> case module, in the README's order: by kind, then slug."""
+    found = {p.stem: load(p) for p in case_files()}
+    order = {kind: i for i, kind in enumerate(KINDS)}
+    return dict(sorted(found.items(), key=lambda kv: (order.get(kv[1].KIND, len(KINDS)), kv[0])))
+
+
+def answered(root: Path, **changed: str):
+    """The release with every solution filled in, except the answers given here
+    (answer cell id -> source)."""
+    answers = dict(course.solution_answers(ASSIGNMENT, root), **changed)
+    return course.fill_answers(released(root), answers)
+
+
+def solution(root: Path, cell: str) -> str:
+    return course.solution_answers(ASSIGNMENT, root)[cell]
+
+
+def cell_of(nb, grade_id: str):
+    return next(c for c in nb.cells if course.nbgrader_meta(c).get("grade_id") == grade_id)
+
+
+# answers that score 0 on their exercise: sequential where concurrency is asked for
+SEQUENTIAL = '''async def download_all(delays):
+    results = []
+    for delay in delays:
+        await asyncio.sleep(delay)
+        results.append(f"file after {delay} s")
+    return results'''

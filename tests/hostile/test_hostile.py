@@ -1,0 +1,124 @@
+"""Every hostile or broken submission in tests/hostile/ goes through one real grading run of
+01_coroutines, beside a solved control submission; each case's record must match its EXPECT,
+the control must get full marks and the gradebook must stay whole."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import table
+from _build import ASSIGNMENT, FULL, KINDS, Expect, cases, solved, write
+
+from grader import course, records
+from grader.autograde import Summary, autograde
+from grader.release import release
+
+pytestmark = pytest.mark.xdist_group("hostile")
+CASES = cases()
+CONTROL = "control_solved"
+TIMEOUT = 6  # seconds a cell may run here
+
+
+@dataclass
+class Graded:
+    root: Path
+    summary: Summary
+    seconds: float
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Graded:
+    root = course.copy_course(tmp_path_factory.mktemp("hostile"), with_release=False)
+    release(root, [ASSIGNMENT])
+    for slug, case in CASES.items():
+        case.submit(root, slug)
+    write(root, CONTROL, solved(root))
+    start = time.time()
+    # short limits, so that the cases that hang cost seconds, not minutes
+    limits = {"Execute": {"timeout": TIMEOUT}}
+    summary = autograde(root, [ASSIGNMENT], jobs=2, progress=False, force=True,
+                        overrides=limits)
+    return Graded(root, summary, time.time() - start)
+
+
+def describe(rec: records.Result) -> str:
+    scores = {t.grade_id: f"{t.score}/{t.points}" for t in rec.tests}
+    return (f"status={rec.status} failure={rec.failure!r}\n  flags={rec.flags}\n"
+            f"  scores={scores}\n  messages={ {t.grade_id: t.message for t in rec.tests} }")
+
+
+def check(rec: records.Result | None, want: Expect) -> None:
+    assert rec is not None, "no record: the submission was not graded at all"
+    seen = describe(rec)
+    assert rec.status == want.status, f"status {rec.status}, expected {want.status}\n{seen}"
+    if rec.failure is not None:
+        assert "\n" not in rec.failure, f"the failure must be one line\n{seen}"
+    if want.failure is not None:
+        assert want.failure in (rec.failure or ""), f"failure lacks {want.failure!r}\n{seen}"
+    if want.scores is not None:
+        assert rec.tests, f"no test was scored\n{seen}"
+        exact = {} if want.scores == FULL else want.scores
+        unknown = set(exact) - {t.grade_id for t in rec.tests}
+        assert not unknown, f"no such tests: {sorted(unknown)}\n{seen}"
+        got = {t.grade_id: t.score for t in rec.tests}
+        expected = {t.grade_id: exact.get(t.grade_id, t.points) for t in rec.tests}
+        assert got == expected, f"scores differ from {expected}\n{seen}"
+    for flag in want.flags:
+        assert any(flag in f for f in rec.flags), f"no flag contains {flag!r}\n{seen}"
+    messages = {t.grade_id: t.message or "" for t in rec.tests}
+    for gid, text in want.messages.items():
+        assert text in messages.get(gid, ""), f"{gid}'s message lacks {text!r}\n{seen}"
+
+
+@pytest.mark.parametrize("slug", list(CASES))
+def test_case(graded, slug):
+    check(records.load(graded.root, ASSIGNMENT, slug), CASES[slug].EXPECT)
+    if hasattr(CASES[slug], "after"):  # what else the case must have left as it was
+        CASES[slug].after(graded.root, slug)
+
+
+def test_the_control_submission_gets_full_marks(graded):
+    rec = records.load(graded.root, ASSIGNMENT, CONTROL)
+    check(rec, Expect("graded", scores=FULL))
+    assert rec.score == rec.max_score > 0 and not rec.flags, describe(rec)
+
+
+def test_the_gradebook_is_intact(graded):
+    from nbgrader.api import Gradebook
+
+    db = graded.root / "grading" / "gradebook.db"
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    want = {slug for slug, case in CASES.items() if case.EXPECT.in_gradebook} | {CONTROL}
+    with Gradebook("sqlite:///" + str(db)) as gb:
+        subs = gb.assignment_submissions(ASSIGNMENT)
+        rows = sorted(s.student_id for s in subs)
+        max_scores = {s.max_score for s in subs}
+    assert rows == sorted(want), "one submission row per student expected in the gradebook"
+    control = records.load(graded.root, ASSIGNMENT, CONTROL)
+    assert max_scores == {control.max_score}, "every submission has the assignment's max score"
+    # a graded submission's scores in the gradebook are those of its record
+    scores = course.read_scores(ASSIGNMENT, graded.root)
+    for rec in graded.summary.graded:
+        assert scores[rec.student] == {t.grade_id: t.score for t in rec.tests}, rec.student
+
+
+def test_each_case_file_is_complete():
+    for slug, case in CASES.items():
+        doc = (case.__doc__ or "").strip()
+        assert doc and "\n" not in doc, f"{slug}: the docstring must be one line"
+        assert case.KIND in KINDS, f"{slug}: KIND {case.KIND!r} is not one of {KINDS}"
+        assert case.ATTACK.strip() and case.OUTCOME.strip(), f"{slug}: ATTACK and OUTCOME"
+        assert isinstance(case.EXPECT, Expect) and callable(case.submit), slug
+        assert case.EXPECT.status in (records.GRADED, records.FAILED), slug
+        if case.EXPECT.status == records.FAILED:
+            assert case.EXPECT.scores is None, f"{slug}: a failed submission has no scores"
+
+
+def test_the_readme_table_is_generated_from_the_cases():
+    assert table.in_readme() == table.markdown(), (
+        "README.md's table is out of date: run python tests/hostile/table.py --write")
