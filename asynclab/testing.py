@@ -35,6 +35,7 @@ import gc
 import inspect
 import logging
 import math
+import os
 import re
 import reprlib
 import sys
@@ -57,6 +58,10 @@ __all__ = [
     "expect_max_in_flight",
     "run_virtual",
 ]
+
+# Bound at import, so that code under test that replaces time.perf_counter cannot blind
+# the blocking check.
+_perf_counter = time.perf_counter
 
 #: A coroutine that holds the event loop this long (real seconds, in total) is "blocking".
 BLOCKING_THRESHOLD = 0.05
@@ -243,19 +248,46 @@ def _innermost_coroutine(coro: Any) -> str | None:
     return name
 
 
+def _open_schedstat() -> int | None:
+    """This thread's scheduler statistics (Linux), to tell waiting for a CPU apart from
+    blocking: on a busy machine a step can take long only because other processes ran."""
+    try:
+        fd = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+    except OSError:
+        return None
+    if _runqueue_seconds(fd) is None:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _runqueue_seconds(fd: int | None) -> float | None:
+    """Seconds this thread has spent ready to run but waiting for a CPU."""
+    if fd is None:
+        return None
+    try:
+        return int(os.pread(fd, 128, 0).split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class _TimedHandle(asyncio.Handle):
-    """A callback handle that notes when one step holds the loop for too long."""
+    """A callback handle that notes when one step holds the loop for too long: real time
+    spent in the step, less garbage collection and time spent waiting for a CPU."""
 
     __slots__ = ()
 
     def _run(self) -> None:
         loop = self._loop
         before = loop._al_gc_seconds
-        t0 = time.perf_counter()
+        queued = _runqueue_seconds(loop._al_sched_fd)
+        t0 = _perf_counter()
         try:
             super()._run()
         finally:
-            spent = time.perf_counter() - t0 - (loop._al_gc_seconds - before)
+            spent = _perf_counter() - t0 - (loop._al_gc_seconds - before)
+            if spent >= _STEP_THRESHOLD and queued is not None:
+                spent -= (_runqueue_seconds(loop._al_sched_fd) or queued) - queued
             if spent >= _STEP_THRESHOLD:
                 loop._al_note_slow_step(self._callback, spent)
 
@@ -265,8 +297,16 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
 
     _al_gc_seconds = 0.0
     _al_main_name = "the coroutine"
+    _al_sched_fd: int | None = None
+
+    def close(self) -> None:
+        fd, self._al_sched_fd = self._al_sched_fd, None
+        if fd is not None:
+            os.close(fd)
+        super().close()
 
     def _al_setup_checks(self, main_name: str) -> None:
+        self._al_sched_fd = _open_schedstat()  # of the thread that runs the loop
         self._al_gc_seconds = 0.0
         self._al_main_name = main_name
         self._al_slow: dict[str, float] = {}
@@ -438,9 +478,9 @@ def _worker(
         if threading.get_ident() != capture.thread_id:
             return
         if phase == "start":
-            _start[0] = time.perf_counter()
+            _start[0] = _perf_counter()
         elif loop is not None:
-            loop._al_gc_seconds += time.perf_counter() - _start[0]
+            loop._al_gc_seconds += _perf_counter() - _start[0]
 
     loop: _VirtualLoop | None = None
     executor = _Executor()

@@ -7,6 +7,7 @@ import contextlib
 import io
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -159,6 +160,36 @@ def test_blocking_in_the_main_coroutine_names_it():
 
     run = run_virtual(crunch)
     assert [where for where, _ in run.blocking] == ["crunch()"]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/thread-self/schedstat"),
+                    reason="needs Linux scheduler statistics")
+def test_waiting_for_a_busy_cpu_is_not_blocking():
+    """On a loaded machine a step can take long only because other processes ran: that
+    time (the thread waited for a CPU) does not count as blocking the loop."""
+    cpu = min(os.sched_getaffinity(0))
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        os.sched_setaffinity(hog.pid, {cpu})
+
+        async def crunch():
+            everywhere = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, {cpu})  # share one CPU with the hog
+            try:
+                await asyncio.sleep(0)
+                start, used = time.perf_counter(), time.thread_time()
+                while time.thread_time() - used < 0.03:  # 30 ms of CPU: under the threshold
+                    pass
+                return time.perf_counter() - start
+            finally:
+                os.sched_setaffinity(0, everywhere)
+
+        run = run_virtual(crunch)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert run.value > 0.05, "the step was not slowed down: the test proves nothing"
+    assert run.blocking == [], run.blocking
 
 
 def test_never_awaited_coroutine_is_detected_without_output():
