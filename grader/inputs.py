@@ -42,6 +42,8 @@ def max_bytes(config=None) -> int:
 def problem(path: str | Path, limit: int = 20 * MB) -> str | None:
     """Why the file at ``path`` cannot be graded as a notebook, or None if it can."""
     try:
+        if os.path.islink(path):  # it could point at anything the grader may read
+            return f"it is a symbolic link (to {os.readlink(path)}), not the notebook itself"
         info = os.stat(path)
         if not stat.S_ISREG(info.st_mode):
             return "it is not a regular file"

@@ -207,6 +207,7 @@ class GuardedExecute(Execute):
         self._restarts = 0
         self._gave_up: str | None = None
         self._skip: set[int] = set()  # cells that hung or crashed: not replayed
+        self._broken_answer: tuple[str, str] | None = None  # the last answer cell, if it hung
         self._cell_chars = 0
         self._cut = False
         self._watch = (None, None, time.monotonic())
@@ -302,6 +303,11 @@ class GuardedExecute(Execute):
             cell.outputs = [error_output("NotRun", f"not run: {self._gave_up}")] if is_test else []
             return cell
         token = original = None
+        if not is_test and not meta.get("solution"):  # the course's own code runs clean too
+            before = await self._ask("before_test()")
+            if before and before["restored"]:
+                self.reports.append(f"before the course's cell {name}, the grader undid changes "
+                                    f"the answers made to: {', '.join(before['restored'][:8])}")
         if is_test:
             before = await self._ask("before_test()")
             if before is None:
@@ -335,6 +341,8 @@ class GuardedExecute(Execute):
             self.reports.append(f"the kernel died in cell {name} ({why}): it scores 0, the "
                                 "kernel was restarted and the rest was graded")
             self._skip.add(cell_index)
+            if meta.get("solution"):
+                self._broken_answer = (name, f"stopped the kernel ({why})")
             await self._recover(cell_index, f"the kernel died in cell {name}")
             return cell
         except CellTimeoutError:  # interrupted, but the kernel never came back
@@ -351,12 +359,16 @@ class GuardedExecute(Execute):
             cell.outputs.append(error_output("CellTimeoutError", why))
             self.reports.append(f"cell {name} {why}: it scores 0 and the rest was graded")
             self._skip.add(cell_index)
+            if meta.get("solution"):
+                self._broken_answer = (name, why)
             if stuck or await self._ask("course_cell_done()", timeout=5) is None:
                 await self._recover(cell_index, f"cell {name} hung")
             return cell
         if is_test:
             await self._judge(cell, name, token)
-        elif not meta.get("solution"):
+        elif meta.get("solution"):
+            self._broken_answer = None
+        else:
             await self._ask("course_cell_done()")
         return cell
 
@@ -379,6 +391,11 @@ class GuardedExecute(Execute):
             cell.outputs.append(error_output("GradingGuardError", why))
             return
         if errors:
+            if self._broken_answer:  # say why first: "NameError" alone hides the cause
+                answer, what = self._broken_answer
+                cell.outputs.insert(0, error_output(
+                    "AnswerDidNotRun", f"the answer cell {answer} {what}, so this test "
+                    "could not pass"))
             return
         for o in cell.outputs:  # passed: a warning on stderr does not cost the points
             if o.get("output_type") == "stream" and o.get("name") == "stderr":

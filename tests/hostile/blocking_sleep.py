@@ -10,7 +10,9 @@ OUTCOME = ("Stopped after the cell time limit: that exercise scores 0, the rest 
            "the report says \"blocking call such as time.sleep?\".")
 EXPECT = Expect("graded", scores={"test_make_breakfast": 0.0},
                 flags=["cell 'make_breakfast' did not finish in",
-                       "a blocking call such as time.sleep?"])
+                       "a blocking call such as time.sleep?"],
+                messages={"test_make_breakfast": "AnswerDidNotRun: "
+                                          "the answer cell 'make_breakfast' did not finish in"})
 
 
 def submit(root: Path, student: str) -> None:

@@ -10,7 +10,9 @@ OUTCOME = ("Stopped after the cell time limit, the kernel restarted and the cell
            "replayed: that exercise scores 0, the rest full marks; the report says "
            "\"deadlock?\".")
 EXPECT = Expect("graded", scores={"test_brew_coffee": 0.0},
-                flags=["cell 'brew_coffee' did not finish in", "a deadlock"])
+                flags=["cell 'brew_coffee' did not finish in", "a deadlock"],
+                messages={"test_brew_coffee": "AnswerDidNotRun: "
+                                          "the answer cell 'brew_coffee' did not finish in"})
 
 
 def submit(root: Path, student: str) -> None:
