@@ -32,11 +32,16 @@ import copy
 import json
 import os
 import secrets
+import shutil
 import signal
+import sys
+import tempfile
 import time
+from pathlib import Path
 from queue import Empty
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
@@ -45,7 +50,7 @@ from traitlets import Float, Integer
 
 from . import integrity
 from .kernel_guard import expression
-from .sandbox import SandboxedKernelManager
+from .sandbox import remove_cgroup
 
 REPORTS = "integrity"  # key in resources["nbgrader"] where both preprocessors report
 
@@ -172,14 +177,57 @@ def _positions(indexes: list[int]) -> str:
     return ("cells " if len(indexes) > 1 else "cell ") + shown + (" ..." if len(indexes) > 8 else "")
 
 
+class SandboxedKernelManager(AsyncKernelManager):
+    """Starts the kernel through :func:`main`, with a private temporary folder."""
+
+    memory_limit = Integer(4 * 1024**3, help="Address space of a grading kernel, in bytes "
+                           "(0: no limit).").tag(config=True)
+    process_limit = Integer(128, help="Processes and threads a grading kernel may have "
+                            "(0: no limit).").tag(config=True)
+    file_size_limit = Integer(50 * 1024**2, help="Largest file a grading kernel may write, "
+                              "in bytes (0: no limit).").tag(config=True)
+
+    _tmp: str | None = None
+    _cgroup: str = ""
+
+    async def _async_pre_start_kernel(self, **kw):
+        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
+        cwd = kw.get("cwd") or os.getcwd()
+        if self._tmp is None:
+            self._tmp = tempfile.mkdtemp(prefix="grading-kernel-")
+        self._cgroup = f"asyncio-course-{os.getpid()}-{Path(self._tmp).name}"
+        env = dict(kw.get("env") or os.environ)
+        for var in ("TMPDIR", "IPYTHONDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME",
+                    "JUPYTER_RUNTIME_DIR"):
+            env[var] = self._tmp
+        kw["env"] = env
+        wrapper = [sys.executable, "-m", "grader.sandbox", "--write", cwd, "--write", self._tmp,
+                   "--write", "/dev/shm", "--memory", str(self.memory_limit),
+                   "--procs", str(self.process_limit), "--file-size", str(self.file_size_limit),
+                   "--cgroup", self._cgroup, "--"]
+        return wrapper + list(kernel_cmd), kw
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            remove_cgroup(self._cgroup)
+            if self._tmp:
+                shutil.rmtree(self._tmp, ignore_errors=True)
+                self._tmp = None
+
+
 def error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue,
                         traceback=[f"\x1b[0;31m{ename}\x1b[0m: {evalue}"])
 
 
-# x86_64 system calls that tell what a stuck kernel's main thread is waiting in
-_WAITING = {232: "idle", 281: "idle", 441: "idle", 7: "idle", 271: "idle",
-            35: "sleep", 230: "sleep", 23: "sleep", 270: "sleep", 202: "lock"}
+# system calls that tell what a stuck kernel's main thread is waiting in, per machine
+_WAITING = {
+    "x86_64": {232: "idle", 281: "idle", 441: "idle", 7: "idle", 271: "idle",
+               35: "sleep", 230: "sleep", 23: "sleep", 270: "sleep", 202: "lock"},
+    "aarch64": {22: "idle", 441: "idle", 73: "idle",
+                101: "sleep", 115: "sleep", 72: "sleep", 98: "lock"},
+}
 
 
 class GuardedExecute(Execute):
@@ -408,7 +456,7 @@ class GuardedExecute(Execute):
 
     async def _watch_processes(self, pid) -> None:
         """Kill the kernel's whole process group if it starts too many processes."""
-        limit = getattr(self.km, "process_limit", 64) or 64
+        limit = getattr(self.km, "process_limit", 128) or 128
         while pid:
             await asyncio.sleep(0.2)
             if _group_size(pid) > limit:
@@ -492,7 +540,7 @@ def _likely_cause(pid, cpu0, t0) -> str:
             number = int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         number = -1
-    waiting = _WAITING.get(number) if os.uname().machine == "x86_64" else None
+    waiting = _WAITING.get(os.uname().machine, {}).get(number)
     if waiting == "sleep":
         return "a blocking call such as time.sleep?"
     if waiting == "lock":

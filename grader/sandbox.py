@@ -1,6 +1,7 @@
 """Bounds around a student's kernel: memory, processes, file sizes and where it may write.
 
-:class:`SandboxedKernelManager` starts every grading kernel through this module::
+:class:`grader.preprocessors.SandboxedKernelManager` starts every grading kernel through this
+module (which imports nothing but the standard library, so that it starts fast)::
 
     python -m grader.sandbox --write DIR [--write DIR ...] --memory BYTES --procs N
         --file-size BYTES [--cgroup NAME] -- <the kernel's own command>
@@ -27,13 +28,6 @@ import argparse
 import ctypes
 import os
 import resource
-import shutil
-import sys
-import tempfile
-from pathlib import Path
-
-from jupyter_client.manager import AsyncKernelManager
-from traitlets import Integer
 
 # Landlock: linux/landlock.h
 _WRITE_ACCESS = [
@@ -176,45 +170,6 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["GRADER_SANDBOX"] = ("bounded" if not missing
                                     else "bounded, except: " + "; ".join(missing))
     os.execvp(command[0], command)
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """Starts the kernel through :func:`main`, with a private temporary folder."""
-
-    memory_limit = Integer(4 * 1024**3, help="Address space of a grading kernel, in bytes "
-                           "(0: no limit).").tag(config=True)
-    process_limit = Integer(64, help="Processes and threads a grading kernel may have "
-                            "(0: no limit).").tag(config=True)
-    file_size_limit = Integer(50 * 1024**2, help="Largest file a grading kernel may write, "
-                              "in bytes (0: no limit).").tag(config=True)
-
-    _tmp: str | None = None
-    _cgroup: str = ""
-
-    async def _async_pre_start_kernel(self, **kw):
-        kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
-        cwd = kw.get("cwd") or os.getcwd()
-        if self._tmp is None:
-            self._tmp = tempfile.mkdtemp(prefix="grading-kernel-")
-        self._cgroup = f"asyncio-course-{os.getpid()}-{Path(self._tmp).name}"
-        env = dict(kw.get("env") or os.environ)
-        for var in ("TMPDIR", "IPYTHONDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME",
-                    "JUPYTER_RUNTIME_DIR"):
-            env[var] = self._tmp
-        kw["env"] = env
-        wrapper = [sys.executable, "-m", "grader.sandbox", "--write", cwd, "--write", self._tmp,
-                   "--write", "/dev/shm", "--memory", str(self.memory_limit),
-                   "--procs", str(self.process_limit), "--file-size", str(self.file_size_limit),
-                   "--cgroup", self._cgroup, "--"]
-        return wrapper + list(kernel_cmd), kw
-
-    async def _async_cleanup_resources(self, restart: bool = False) -> None:
-        await super()._async_cleanup_resources(restart=restart)
-        if not restart:
-            remove_cgroup(self._cgroup)
-            if self._tmp:
-                shutil.rmtree(self._tmp, ignore_errors=True)
-                self._tmp = None
 
 
 if __name__ == "__main__":
