@@ -28,7 +28,13 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # Grading runs the released notebook with the students' answers in it (inserted, moved or
 # edited cells do not count), in a sandboxed kernel, with a guard against tampering; see
 # grader/preprocessors.py. Plain `nbgrader autograde` and `python -m grader autograde` both
-# use these lists.
+# use these lists. They live in this folder, so nbgrader finds them from here even where the
+# course is not installed as a package.
+import sys  # noqa: E402
+
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,

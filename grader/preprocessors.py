@@ -52,7 +52,8 @@ from . import integrity
 from .kernel_guard import expression
 from .sandbox import remove_cgroup
 
-REPORTS = "integrity"  # key in resources["nbgrader"] where both preprocessors report
+REPORTS = "integrity"
+COURSE_CODE = str(Path(__file__).resolve().parent.parent)  # holds grader/ and asynclab/  # key in resources["nbgrader"] where both preprocessors report
 
 
 def _meta(cell) -> dict:
@@ -200,6 +201,8 @@ class SandboxedKernelManager(AsyncKernelManager):
         for var in ("TMPDIR", "IPYTHONDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME",
                     "JUPYTER_RUNTIME_DIR"):
             env[var] = self._tmp
+        # the launcher and the guard are this package: importable even if not installed
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [COURSE_CODE, env.get("PYTHONPATH")]))
         kw["env"] = env
         wrapper = [sys.executable, "-m", "grader.sandbox", "--write", cwd, "--write", self._tmp,
                    "--write", "/dev/shm", "--memory", str(self.memory_limit),
@@ -521,6 +524,18 @@ def _group_size(pid) -> int:
 
 
 def _cpu(pid) -> float | None:
+    """Seconds the kernel's threads have been running *or ready to run* (waiting for a CPU),
+    added up: in an endless loop the thread holding the interpreter lock is always one or
+    the other, however busy the machine is."""
+    try:
+        total = 0
+        for task in os.scandir(f"/proc/{pid}/task"):
+            with open(f"{task.path}/schedstat") as f:
+                running, waiting = f.read().split()[:2]
+            total += int(running) + int(waiting)
+        return total / 1e9
+    except (OSError, ValueError, TypeError):
+        pass
     try:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -530,7 +545,8 @@ def _cpu(pid) -> float | None:
 
 
 def _likely_cause(pid, cpu0, t0) -> str:
-    """Why a cell is stuck, from how much CPU the kernel used and what it waits in."""
+    """Why a cell is stuck, from how the kernel's threads spent the time and what its main
+    thread waits in now."""
     cpu1 = _cpu(pid)
     if cpu0 is not None and cpu1 is not None and \
             (cpu1 - cpu0) > 0.5 * (time.monotonic() - t0):

@@ -5,6 +5,10 @@ that every command explains itself."""
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
+import time
 
 import nbformat
 import pytest
@@ -14,7 +18,7 @@ from grader import course, integrity, records
 from grader.__main__ import main
 from grader.execute import outcome_message, split_preprocessors
 from grader.feedback import HideHiddenTests, hidden_lines, scrub_traceback
-from grader.preprocessors import rebuild
+from grader.preprocessors import _cpu, _likely_cause, rebuild
 
 RED = "\x1b[31m"
 
@@ -148,3 +152,32 @@ def test_every_command_explains_itself(command, capsys):
         main([command, "--help"])
     assert exit_.value.code == 0
     assert "--course" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("code, cause", [
+    ("while True: pass", "an endless loop?"),
+    # as in a kernel: other threads take the interpreter lock from the looping one, which
+    # then waits for it, asleep
+    ("import threading\n"
+     "threading.Thread(target=lambda: [None for _ in iter(int, 1)]).start()\n"
+     "while True: pass", "an endless loop?"),
+    ("import time; time.sleep(60)", "a blocking call such as time.sleep?"),
+    ("import asyncio; asyncio.run(asyncio.Event().wait())",
+     "a deadlock: awaiting something that never happens?"),
+])
+def test_the_likely_cause_of_a_hang_is_read_from_the_stuck_process(code, cause):
+    # the spinner shares one CPU with a second one: the cause must not depend on the load
+    cpu = min(os.sched_getaffinity(0))
+    procs = [subprocess.Popen([sys.executable, "-c", c]) for c in (code, "while True: pass")]
+    try:
+        for proc in procs:
+            os.sched_setaffinity(proc.pid, {cpu})
+        pid = procs[0].pid
+        time.sleep(0.3)  # started, and stuck
+        watch = (pid, _cpu(pid), time.monotonic())
+        time.sleep(0.6)
+        assert _likely_cause(*watch) == cause
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
