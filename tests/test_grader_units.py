@@ -154,26 +154,31 @@ def test_every_command_explains_itself(command, capsys):
     assert "--course" in capsys.readouterr().out
 
 
+READY = "print('stuck', flush=True)\n"  # started up and imported: from here on, stuck
+
+
 @pytest.mark.parametrize("code, cause", [
-    ("while True: pass", "an endless loop?"),
+    (READY + "while True: pass", "an endless loop?"),
     # as in a kernel: other threads take the interpreter lock from the looping one, which
     # then waits for it, asleep
     ("import threading\n"
      "threading.Thread(target=lambda: [None for _ in iter(int, 1)]).start()\n"
-     "while True: pass", "an endless loop?"),
-    ("import time; time.sleep(60)", "a blocking call such as time.sleep?"),
-    ("import asyncio; asyncio.run(asyncio.Event().wait())",
+     + READY + "while True: pass", "an endless loop?"),
+    ("import time\n" + READY + "time.sleep(60)", "a blocking call such as time.sleep?"),
+    ("import asyncio\n" + READY + "asyncio.run(asyncio.Event().wait())",
      "a deadlock: awaiting something that never happens?"),
 ])
 def test_the_likely_cause_of_a_hang_is_read_from_the_stuck_process(code, cause):
     # the spinner shares one CPU with a second one: the cause must not depend on the load
     cpu = min(os.sched_getaffinity(0))
-    procs = [subprocess.Popen([sys.executable, "-c", c]) for c in (code, "while True: pass")]
+    procs = [subprocess.Popen([sys.executable, "-c", c], stdout=subprocess.PIPE, text=True)
+             for c in (code, "while True: pass")]
     try:
         for proc in procs:
             os.sched_setaffinity(proc.pid, {cpu})
         pid = procs[0].pid
-        time.sleep(0.3)  # started, and stuck
+        assert procs[0].stdout.readline() == "stuck\n"
+        time.sleep(0.1)
         watch = (pid, _cpu(pid), time.monotonic())
         time.sleep(0.6)
         assert _likely_cause(*watch) == cause
