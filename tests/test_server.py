@@ -231,13 +231,17 @@ def test_flaky_drop_reaches_aiohttp_as_server_disconnected(server):
 
 
 def test_flaky_slow_times_out_then_answers(server):
-    url = server.url("/flaky/slow", fail_first=1, mode="slow", slow=1)
+    url = server.url("/flaky/slow", fail_first=1, mode="slow", slow=5)
 
     async def main():
         async with aiohttp.ClientSession() as session:
-            with pytest.raises(asyncio.TimeoutError):
-                async with session.get(url, timeout=aiohttp.ClientTimeout(total=0.05)):
-                    pass
+            first = asyncio.ensure_future(session.get(url))
+            async with asyncio.timeout(10):  # until the server is on the slow attempt
+                while server.stats()["in_flight"] == 0:
+                    await asyncio.sleep(0.01)
+            with pytest.raises(asyncio.TimeoutError):  # the client gives up on it
+                async with asyncio.timeout(0.05):
+                    await first
             async with session.get(url) as response:
                 return await response.json()
 
