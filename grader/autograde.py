@@ -35,7 +35,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import gradebook, inputs, integrity, nbgrader_app, records
+from . import gradebook, inputs, nbgrader_app, records
 from .execute import Job, make_exporter, split_preprocessors
 from .records import FAILED, GRADED, Result
 
@@ -161,7 +161,7 @@ class Autograder:
         # nbgrader's SaveAutoGrades and AssignLatePenalties read the notebook, never change it
         self.read_only_finish = all(type(p).__name__ in READ_ONLY
                                     for p in self.finisher._preprocessors)
-        self._released: dict[str, dict] = {}
+        self._released: dict[str, list[str]] = {}
         self.parent_seconds = 0.0
 
     # -- what to grade ------------------------------------------------------------------
@@ -213,17 +213,11 @@ class Autograder:
             old = self.coursedir.get_existing_timestamp(str(out_dir))
         return not (new is not None and old is not None and new > old)
 
-    def released(self, assignment: str) -> dict[str, dict]:
-        """notebook id -> locked cells of the released notebook (for tampering flags)."""
+    def released(self, assignment: str) -> list[str]:
+        """The notebook ids of the released assignment."""
         if assignment not in self._released:
-            cells = {}
             folder = self.root / self.coursedir.release_directory / assignment
-            for path in sorted(folder.glob("*.ipynb")):
-                try:
-                    cells[path.stem] = integrity.released_cells(nbformat.read(path, as_version=4))
-                except Exception:
-                    continue
-            self._released[assignment] = cells
+            self._released[assignment] = sorted(p.stem for p in folder.glob("*.ipynb"))
         return self._released[assignment]
 
     # -- the parent's share: gradebook writes -------------------------------------------
@@ -286,8 +280,7 @@ class Autograder:
                  for n in sub.notebooks if os.path.splitext(os.path.basename(n))[0] not in known]
         flags += [f"{n}.ipynb was not submitted; it scores 0" for n in released if n not in known]
         return Job(assignment=sub.assignment, student=sub.student, notebooks=known,
-                   submitted_hash=sub.submitted_hash, released=released,
-                   flags=flags, warnings=warnings)
+                   submitted_hash=sub.submitted_hash, flags=flags, warnings=warnings)
 
     def _init(self, sub: Submission):
         """nbgrader's ``init_assignment``; when it gives up (no notebook with a known name)

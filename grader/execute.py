@@ -48,7 +48,6 @@ class Job:
     student: str
     notebooks: list[str]  # notebook ids, in the order nbgrader grades them
     submitted_hash: str = ""
-    released: dict[str, dict] = field(default_factory=dict)  # notebook id -> released cells
     flags: list[str] = field(default_factory=list)  # found by the parent (missing notebooks...)
     warnings: list[str] = field(default_factory=list)
 

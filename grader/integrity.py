@@ -54,13 +54,3 @@ def flags(nb) -> list[str]:
                              f"{', '.join(what)}: look at it")
     return found
 
-
-def released_cells(nb) -> dict[str, tuple[str, str, bool]]:
-    """grade_id -> (cell_type, source, is_test) for the locked cells of a released notebook."""
-    out = {}
-    for cell in nb.cells:
-        meta = course.nbgrader_meta(cell)
-        gid = meta.get("grade_id")
-        if gid and not meta.get("solution") and (meta.get("grade") or meta.get("locked")):
-            out[gid] = (cell.cell_type, cell.source, bool(meta.get("grade")))
-    return out

@@ -273,7 +273,18 @@ class GuardedExecute(Execute):
                 self.log.warning("%s", line)
 
     async def async_start_new_kernel_client(self):
-        kc = await super().async_start_new_kernel_client()
+        for attempt in range(3):
+            try:
+                kc = await super().async_start_new_kernel_client()
+                break
+            except RuntimeError as exc:
+                # Kernels pick free ports before they bind them; when many start at once,
+                # another process can take one first and the kernel dies at start-up.
+                if "died" not in str(exc) or attempt == 2:
+                    raise
+                self.log.warning("A kernel died while starting (%s); starting another", exc)
+                self.km = self.create_kernel_manager()  # nbclient cleaned up the dead one
+                await self.async_start_new_kernel()
         if self._deadline is None and self.notebook_timeout:
             self._deadline = time.monotonic() + self.notebook_timeout
         answer = await self._ask("install()")

@@ -401,3 +401,28 @@ def test_records_round_trip(tmp_path):
     back = records.load(tmp_path, TINY, "ada")
     assert back == r and not back.tests[0].passed
     assert json.loads(records.path(tmp_path, TINY, "ada").read_text())["seconds"] == 1.5
+
+
+def test_a_kernel_that_dies_while_starting_is_replaced(tmp_path):
+    """Kernels choose free ports before binding them, so when many start at once one can
+    die at start-up ("Address already in use"): grading starts another one."""
+    from grader.preprocessors import GuardedExecute, SandboxedKernelManager
+
+    class DiesOnce(SandboxedKernelManager):
+        died = 0
+
+        async def _async_pre_start_kernel(self, **kw):
+            cmd, kw = await super()._async_pre_start_kernel(**kw)
+            if not DiesOnce.died:
+                DiesOnce.died += 1
+                cmd = [sys.executable, "-c", "raise SystemExit(1)"]
+            return cmd, kw
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    ex = GuardedExecute(kernel_manager_class=DiesOnce, timeout=30)
+    ex.startup_timeout = 10
+    nb, _ = ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert DiesOnce.died == 1
+    assert nb.cells[0].outputs[0]["text"] == "42\n"
