@@ -121,7 +121,10 @@ def submission_hash(folder: Path, ignore: list[str] | None = None) -> str:
         rel = p.relative_to(folder)
         if any(fnmatch.fnmatch(part, pat) for part in rel.parts for pat in ignore):
             continue
-        if p.is_file():
+        if p.is_symlink():  # where it points, not what: it may point anywhere
+            digest.update(str(rel).encode() + b"\0->" + os.fsencode(os.readlink(p)))
+        elif p.is_file():
             digest.update(str(rel).encode() + b"\0")
-            digest.update(hashlib.sha256(p.read_bytes()).digest())
+            with open(p, "rb") as fh:  # in chunks: a submitted file may be huge
+                digest.update(hashlib.file_digest(fh, "sha256").digest())
     return digest.hexdigest()

@@ -142,7 +142,15 @@ def test_submission_fingerprint_changes_with_content(tmp_path):
     (tmp_path / ".ipynb_checkpoints" / "a-checkpoint.ipynb").write_text("y")
     assert records.submission_hash(tmp_path, [".ipynb_checkpoints"]) == first
     (tmp_path / "timestamp.txt").write_text("2026-01-01 00:00:00")
-    assert records.submission_hash(tmp_path, [".ipynb_checkpoints"]) != first
+    second = records.submission_hash(tmp_path, [".ipynb_checkpoints"])
+    assert second != first
+    # a link is fingerprinted by where it points, without reading what it points at
+    (tmp_path / "b.ipynb").symlink_to("/proc/self/mem")
+    third = records.submission_hash(tmp_path, [".ipynb_checkpoints"])
+    assert third != second
+    (tmp_path / "b.ipynb").unlink()
+    (tmp_path / "b.ipynb").symlink_to("/proc/self/environ")
+    assert records.submission_hash(tmp_path, [".ipynb_checkpoints"]) not in (second, third)
 
 
 @pytest.mark.parametrize("command", ["release", "collect", "autograde", "feedback", "export",
