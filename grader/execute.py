@@ -113,12 +113,12 @@ def outcome_message(cell) -> str | None:
     return None
 
 
-def outcomes(notebook_id: str, nb) -> tuple[list[TestOutcome], list[str]]:
+def outcomes(notebook_id: str, nb) -> list[TestOutcome]:
     """Per-test results of an executed notebook, computed with nbgrader's own rule
-    (``utils.determine_grade``), and flags for cells stopped by the timeout."""
+    (``utils.determine_grade``). Hangs and crashes are reported by GuardedExecute."""
     from nbgrader import utils
 
-    tests, flags = [], []  # hangs and crashes are reported by GuardedExecute
+    tests = []
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if not utils.is_grade(cell):
@@ -127,7 +127,7 @@ def outcomes(notebook_id: str, nb) -> tuple[list[TestOutcome], list[str]]:
         message = outcome_message(cell) if (score is not None and score < points) else None
         tests.append(TestOutcome(notebook=notebook_id, grade_id=meta["grade_id"],
                                  points=float(points), score=score, message=message))
-    return tests, flags
+    return tests
 
 
 class Executor:
@@ -312,9 +312,7 @@ class Executor:
                 self.stop(km)
                 result.warnings += self.nbg.log.take()
             outputs[notebook] = output
-            tests, flags = outcomes(notebook, nbformat.from_dict(json.loads(output)))
-            result.tests += tests
-            result.flags += flags
+            result.tests += outcomes(notebook, nbformat.from_dict(json.loads(output)))
         result.status = GRADED
         return self._finish(result, prep), outputs
 

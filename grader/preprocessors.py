@@ -242,7 +242,8 @@ class GuardedExecute(Execute):
                            "before the rest of the notebook is given up.").tag(config=True)
     output_limit = Integer(2_000_000, help="Characters of output kept per cell; the rest is "
                            "dropped.").tag(config=True)
-    guard_timeout = Integer(15, help="Seconds to wait for the grading guard in the kernel.")
+    guard_timeout = Integer(15, help="Seconds to wait for the grading guard in the "
+                            "kernel.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
