@@ -46,24 +46,32 @@ class Expect:
         return self.status == "graded" if self.gradebook is None else self.gradebook
 
 
-def released(root: Path):
-    return nbformat.read(course.release_notebook(ASSIGNMENT, root), as_version=4)
+def assignment_of(case: ModuleType) -> str:
+    """The assignment a case is graded in: its ``ASSIGNMENT``, or 01_coroutines."""
+    return getattr(case, "ASSIGNMENT", ASSIGNMENT)
 
 
-def solved(root: Path):
+def released(root: Path, assignment: str = ASSIGNMENT):
+    return nbformat.read(course.release_notebook(assignment, root), as_version=4)
+
+
+def solved(root: Path, assignment: str = ASSIGNMENT):
     """The release with every solution filled in: full marks."""
-    return course.fill_answers(released(root), course.solution_answers(ASSIGNMENT, root))
+    return course.fill_answers(released(root, assignment),
+                               course.solution_answers(assignment, root))
 
 
-def folder(root: Path, student: str) -> Path:
-    dest = Path(root) / "grading" / "submitted" / student / ASSIGNMENT
+def folder(root: Path, student: str, assignment: str = ASSIGNMENT) -> Path:
+    dest = Path(root) / "grading" / "submitted" / student / assignment
     dest.mkdir(parents=True, exist_ok=True)
     return dest
 
 
-def write(root: Path, student: str, content, name: str = NOTEBOOK) -> Path:
-    """Put ``content`` (a notebook, str or bytes) in ``student``'s submission as ``name``."""
-    path = folder(root, student) / name
+def write(root: Path, student: str, content, name: str | None = None,
+          assignment: str = ASSIGNMENT) -> Path:
+    """Put ``content`` (a notebook, str or bytes) in ``student``'s submission of
+    ``assignment`` as ``name`` (by default the assignment's notebook name)."""
+    path = folder(root, student, assignment) / (name or f"{assignment}.ipynb")
     if isinstance(content, dict):
         nbformat.write(content, path)
     elif isinstance(content, str):
@@ -92,15 +100,15 @@ def cases() -> dict[str, ModuleType]:
     return dict(sorted(found.items(), key=lambda kv: (order.get(kv[1].KIND, len(KINDS)), kv[0])))
 
 
-def answered(root: Path, **changed: str):
-    """The release with every solution filled in, except the answers given here
-    (answer cell id -> source)."""
-    answers = dict(course.solution_answers(ASSIGNMENT, root), **changed)
-    return course.fill_answers(released(root), answers)
+def answered(root: Path, *, assignment: str = ASSIGNMENT, **changed: str):
+    """The release of ``assignment`` with every solution filled in, except the answers given
+    here (answer cell id -> source)."""
+    answers = dict(course.solution_answers(assignment, root), **changed)
+    return course.fill_answers(released(root, assignment), answers)
 
 
-def solution(root: Path, cell: str) -> str:
-    return course.solution_answers(ASSIGNMENT, root)[cell]
+def solution(root: Path, cell: str, assignment: str = ASSIGNMENT) -> str:
+    return course.solution_answers(assignment, root)[cell]
 
 
 def cell_of(nb, grade_id: str):

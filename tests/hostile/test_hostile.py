@@ -1,6 +1,7 @@
-"""Every hostile or broken submission in tests/hostile/ goes through one real grading run of
-01_coroutines, beside a solved control submission; each case's record must match its EXPECT,
-the control must get full marks and the gradebook must stay whole."""
+"""Every hostile or broken submission in tests/hostile/ goes through one real grading run
+(of 01_coroutines, or of the assignment a case names in ``ASSIGNMENT``), beside a solved
+control submission of each assignment; each case's record must match its EXPECT, every
+control must get full marks and the gradebook must stay whole."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import table
-from _build import ASSIGNMENT, FULL, KINDS, Expect, cases, solved, write
+from _build import FULL, KINDS, Expect, assignment_of, cases, solved, write
 
 from grader import course, records
 from grader.autograde import Summary, autograde
@@ -19,6 +20,7 @@ from grader.release import release
 
 pytestmark = pytest.mark.xdist_group("hostile")
 CASES = cases()
+ASSIGNMENTS = sorted({assignment_of(case) for case in CASES.values()})
 CONTROL = "control_solved"
 TIMEOUT = 6  # seconds a cell may run here
 
@@ -33,14 +35,15 @@ class Graded:
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory) -> Graded:
     root = course.copy_course(tmp_path_factory.mktemp("hostile"), with_release=False)
-    release(root, [ASSIGNMENT])
+    release(root, ASSIGNMENTS)
     for slug, case in CASES.items():
         case.submit(root, slug)
-    write(root, CONTROL, solved(root))
+    for assignment in ASSIGNMENTS:
+        write(root, CONTROL, solved(root, assignment), assignment=assignment)
     start = time.time()
     # short limits, so that the cases that hang cost seconds, not minutes
     limits = {"Execute": {"timeout": TIMEOUT}}
-    summary = autograde(root, [ASSIGNMENT], jobs=2, progress=False, force=True,
+    summary = autograde(root, ASSIGNMENTS, jobs=2, progress=False, force=True,
                         overrides=limits)
     return Graded(root, summary, time.time() - start)
 
@@ -76,35 +79,39 @@ def check(rec: records.Result | None, want: Expect) -> None:
 
 @pytest.mark.parametrize("slug", list(CASES))
 def test_case(graded, slug):
-    check(records.load(graded.root, ASSIGNMENT, slug), CASES[slug].EXPECT)
+    check(records.load(graded.root, assignment_of(CASES[slug]), slug), CASES[slug].EXPECT)
     if hasattr(CASES[slug], "after"):  # what else the case must have left as it was
         CASES[slug].after(graded.root, slug)
 
 
-def test_the_control_submission_gets_full_marks(graded):
-    rec = records.load(graded.root, ASSIGNMENT, CONTROL)
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_control_submission_gets_full_marks(graded, assignment):
+    rec = records.load(graded.root, assignment, CONTROL)
     check(rec, Expect("graded", scores=FULL))
     assert rec.score == rec.max_score > 0 and not rec.flags, describe(rec)
 
 
-def test_the_gradebook_is_intact(graded):
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_gradebook_is_intact(graded, assignment):
     from nbgrader.api import Gradebook
 
     db = graded.root / "grading" / "gradebook.db"
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    want = {slug for slug, case in CASES.items() if case.EXPECT.in_gradebook} | {CONTROL}
+    want = {slug for slug, case in CASES.items()
+            if case.EXPECT.in_gradebook and assignment_of(case) == assignment} | {CONTROL}
     with Gradebook("sqlite:///" + str(db)) as gb:
-        subs = gb.assignment_submissions(ASSIGNMENT)
+        subs = gb.assignment_submissions(assignment)
         rows = sorted(s.student_id for s in subs)
         max_scores = {s.max_score for s in subs}
     assert rows == sorted(want), "one submission row per student expected in the gradebook"
-    control = records.load(graded.root, ASSIGNMENT, CONTROL)
+    control = records.load(graded.root, assignment, CONTROL)
     assert max_scores == {control.max_score}, "every submission has the assignment's max score"
     # a graded submission's scores in the gradebook are those of its record
-    scores = course.read_scores(ASSIGNMENT, graded.root)
+    scores = course.read_scores(assignment, graded.root)
     for rec in graded.summary.graded:
-        assert scores[rec.student] == {t.grade_id: t.score for t in rec.tests}, rec.student
+        if rec.assignment == assignment:
+            assert scores[rec.student] == {t.grade_id: t.score for t in rec.tests}, rec.student
 
 
 def test_each_case_file_is_complete():
