@@ -107,6 +107,10 @@ class Summary:
         if self.interrupted:
             out.append(f"Interrupted: {self.not_done} submission(s) not graded yet. Grades saved "
                        f"so far are kept; run the same command again to grade the rest.")
+        unsandboxed = [r for r in self.graded if r.sandbox and r.sandbox != "sandboxed"]
+        if unsandboxed:
+            out.append(f"{len(unsandboxed)} submission(s) were graded without the full "
+                       f"sandbox: {unsandboxed[0].sandbox}")
         if self.failed:
             out.append("Failed (not graded):")
             out += [f"  {r.student}/{r.assignment}: {r.failure}" for r in self.failed]
@@ -189,6 +193,20 @@ class Autograder:
                 sub.submitted_hash = records.submission_hash(self.root / folder, cd.ignore)
                 found.append(sub)
         return found
+
+    def check_sandbox(self) -> None:
+        """Stop before grading anything if kernels are to be sandboxed but cannot be."""
+        from .preprocessors import GuardedExecute, SandboxedKernelManager
+        from .sandbox import probe_cached
+
+        runs = [p for p in self.converter.autograde_preprocessors
+                if isinstance(p, type) and issubclass(p, GuardedExecute)]
+        config = self.nbg.app.config
+        manager = SandboxedKernelManager(config=config)
+        if runs and manager.sandbox:
+            why = probe_cached()
+            if why:
+                raise SetupError(f"grading kernels cannot be sandboxed on this machine: {why}")
 
     def known_assignments(self, gb) -> set[str]:
         return {a.name for a in gb.assignments}
@@ -376,6 +394,8 @@ class Autograder:
                     f"{self.coursedir.submitted_directory}/<student>/<assignment>/ "
                     f"(python -m grader collect brings them in).")
             todo = []
+            if subs:
+                self.check_sandbox()
             for sub in subs:
                 if not self.force and self.is_done(gb, sub):
                     summary.skipped.append(sub)

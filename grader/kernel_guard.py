@@ -110,7 +110,8 @@ def install() -> str:
             snap["classes"][cls] = _snapshot_namespace(dict(vars(cls)))
     _state.clear()
     _state.update(snap=snap, tokens=set())
-    return os.environ.get("GRADER_SANDBOX", "no sandbox")
+    return os.environ.get("GRADER_SANDBOX", "no sandbox: the kernel was not started by the "
+                          "grader's launcher")
 
 
 def _shell_lists(shell) -> dict:

@@ -46,13 +46,14 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Float, Integer
+from traitlets import Bool, Float, Integer
 
-from . import integrity
+from . import integrity, sandbox
 from .kernel_guard import expression
 from .sandbox import remove_cgroup
 
 REPORTS = "integrity"
+SANDBOX = "sandbox"  # key in resources["nbgrader"]: what the kernel's sandbox said of itself
 COURSE_CODE = str(Path(__file__).resolve().parent.parent)  # holds grader/ and asynclab/  # key in resources["nbgrader"] where both preprocessors report
 
 
@@ -179,44 +180,212 @@ def _positions(indexes: list[int]) -> str:
 
 
 class SandboxedKernelManager(AsyncKernelManager):
-    """Starts the kernel through :func:`main`, with a private temporary folder."""
+    """Starts the kernel in the sandbox of :mod:`grader.sandbox`: bubblewrap, a network of
+    its own with the demo server, resource bounds; connected over ZMQ's ``ipc`` transport
+    through a folder only this kernel sees."""
 
+    sandbox = Bool(True, help="Run grading kernels under bubblewrap (see grader.sandbox). "
+                   "False grades without isolation: the kernel can read and reach "
+                   "everything the grader can.").tag(config=True)
     memory_limit = Integer(4 * 1024**3, help="Address space of a grading kernel, in bytes "
                            "(0: no limit).").tag(config=True)
     process_limit = Integer(128, help="Processes and threads a grading kernel may have "
                             "(0: no limit).").tag(config=True)
     file_size_limit = Integer(50 * 1024**2, help="Largest file a grading kernel may write, "
                               "in bytes (0: no limit).").tag(config=True)
+    work_copy_limit = Integer(200 * 1024**2, help="Bytes of the submission's other files "
+                              "copied into the kernel's private working folder.").tag(config=True)
 
-    _tmp: str | None = None
+    _top: str | None = None
     _cgroup: str = ""
 
+    def _dirs(self) -> dict[str, str]:
+        if self._top is None:
+            self._top = tempfile.mkdtemp(prefix="grading-kernel-")
+        return {k: os.path.join(self._top, k) for k in ("conn", "tmp", "shm", "work", "state")}
+
     async def _async_pre_start_kernel(self, **kw):
+        dirs = self._dirs()
+        if self.sandbox:
+            why = sandbox.probe_cached()
+            if why:
+                raise RuntimeError(f"grading kernels cannot be sandboxed here: {why}")
+            for d in dirs.values():
+                shutil.rmtree(d, ignore_errors=True)
+                os.makedirs(d)
+            self.transport = "ipc"
+            self.ip = os.path.join(dirs["conn"], "kernel")
+            self.connection_file = os.path.join(dirs["conn"], "kernel.json")
+        else:
+            os.makedirs(dirs["tmp"], exist_ok=True)
         kernel_cmd, kw = await super()._async_pre_start_kernel(**kw)
-        cwd = kw.get("cwd") or os.getcwd()
-        if self._tmp is None:
-            self._tmp = tempfile.mkdtemp(prefix="grading-kernel-")
-        self._cgroup = f"asyncio-course-{os.getpid()}-{Path(self._tmp).name}"
+        cwd = os.path.abspath(kw.get("cwd") or os.getcwd())
+        self._cgroup = f"asyncio-course-{os.getpid()}-{Path(self._top).name}"
+        launcher = [sys.executable, "-m", "grader.sandbox",
+                    "--memory", str(self.memory_limit), "--procs", str(self.process_limit),
+                    "--file-size", str(self.file_size_limit), "--cgroup", self._cgroup,
+                    "--state", dirs["state"]]
         env = dict(kw.get("env") or os.environ)
-        for var in ("TMPDIR", "IPYTHONDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME",
-                    "JUPYTER_RUNTIME_DIR"):
-            env[var] = self._tmp
         # the launcher and the guard are this package: importable even if not installed
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [COURSE_CODE, env.get("PYTHONPATH")]))
-        kw["env"] = env
-        wrapper = [sys.executable, "-m", "grader.sandbox", "--write", cwd, "--write", self._tmp,
-                   "--write", "/dev/shm", "--memory", str(self.memory_limit),
-                   "--procs", str(self.process_limit), "--file-size", str(self.file_size_limit),
-                   "--cgroup", self._cgroup, "--"]
-        return wrapper + list(kernel_cmd), kw
+        if not self.sandbox:
+            for var in ("TMPDIR", "IPYTHONDIR", "MPLCONFIGDIR", "XDG_CACHE_HOME",
+                        "JUPYTER_RUNTIME_DIR"):
+                env[var] = dirs["tmp"]
+            kw["env"] = env
+            return launcher + ["--no-sandbox", "--"] + list(kernel_cmd), kw
+        copy_work_folder(cwd, dirs["work"], self.work_copy_limit, self.file_size_limit)
+        sandbox.own([dirs[k] for k in ("conn", "tmp", "shm", "work")])
+        if os.getuid() == 0:
+            os.chown(self.connection_file, sandbox.SANDBOX_UID, sandbox.SANDBOX_GID)
+        kw["env"] = env  # for the launcher; the kernel gets only kernel_env()
+        args = sandbox.bwrap_args(work=dirs["work"], work_at=cwd, conn=dirs["conn"],
+                                  tmp=dirs["tmp"], shm=dirs["shm"], read_only=kernel_reads(),
+                                  env=kernel_env(env), privileged=os.getuid() == 0)
+        return (launcher + ["--demo-port", str(sandbox.DEMO_PORT), "--"] + args
+                + list(kernel_cmd)), kw
+
+    # -- what grading asks of the kernel's processes -----------------------------------
+
+    def kernel_pid(self) -> int | None:
+        """The kernel's process id, as the grader sees it."""
+        if self.sandbox and self._top:
+            try:
+                return int(Path(self._top, "state", "kernel.pid").read_text())
+            except (OSError, ValueError):
+                return None
+        return getattr(self.provisioner, "pid", None)
+
+    def processes(self) -> list[int]:
+        """Processes the kernel started that still run (not the kernel itself)."""
+        pid = self.kernel_pid()
+        if not pid:
+            return []
+        if not self.sandbox:
+            return [p for p in _same(pid, _group_of) if p != pid]
+        return [p for p in _same(pid, _pid_namespace) if p != pid]
+
+    def kill_kernel(self) -> None:
+        """Kill the kernel and everything it started."""
+        pid = self.kernel_pid()
+        try:
+            if self.sandbox and pid:
+                os.kill(pid, signal.SIGKILL)  # process 1 of its namespace: all die
+            elif pid:
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+        except OSError:
+            pass
+
+    def kill_processes(self) -> int:
+        """Kill what the kernel started (not the kernel); how many there were."""
+        found = self.processes()
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        return len(found)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)
-        if not restart:
-            remove_cgroup(self._cgroup)
-            if self._tmp:
-                shutil.rmtree(self._tmp, ignore_errors=True)
-                self._tmp = None
+        remove_cgroup(self._cgroup)
+        if not restart and self._top:
+            shutil.rmtree(self._top, ignore_errors=True)
+            self._top = None
+
+
+def kernel_reads() -> list[str]:
+    """What a sandboxed kernel may read: Python, the virtualenv, the course's packages
+    (only ``asynclab`` and ``grader``, never the course folder that holds them), and other
+    package folders on Python's path outside the course."""
+    import asynclab
+
+    course = os.path.realpath(COURSE_CODE)
+    packages = [os.path.dirname(os.path.realpath(asynclab.__file__)),
+                os.path.dirname(os.path.realpath(__file__))]
+    others = [p for p in sys.path if p and os.path.isdir(p)
+              and ("site-packages" in p or "dist-packages" in p)
+              and not (os.path.realpath(p) + os.sep).startswith(course + os.sep)]
+    return sandbox.python_paths() + packages + others
+
+
+def kernel_env(env: dict[str, str]) -> dict[str, str]:
+    """The kernel's environment: nothing of the grader's own (no tokens, no home)."""
+    keep = {k: v for k, v in env.items()
+            if k in ("LANG", "LANGUAGE", "TZ", "PYTHONPATH", "PYTHONHASHSEED")
+            or k.startswith(("LC_", "JPY_SESSION"))}
+    bin_dir = os.path.dirname(sys.executable)
+    return dict(keep, PATH=f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", HOME="/tmp",
+                TMPDIR="/tmp", IPYTHONDIR="/tmp/.ipython", MPLCONFIGDIR="/tmp/.matplotlib",
+                XDG_CACHE_HOME="/tmp/.cache", JUPYTER_RUNTIME_DIR="/tmp/.jupyter",
+                PYDEVD_DISABLE_FILE_VALIDATION="1",
+                # the kernel is process 1 of its namespace: no parent to poll, and no
+                # banner about Ctrl-C on its output
+                JPY_PARENT_PID="1",
+                ASYNCLAB_DEMO_SERVER=f"http://{sandbox.DEMO_HOST}:{sandbox.DEMO_PORT}",
+                GRADER_SANDBOX="@GRADER_SANDBOX@")
+
+
+def copy_work_folder(src: str, dest: str, limit: int, file_limit: int) -> None:
+    """Copy the submission's other files (never a notebook: the graded one holds the
+    hidden tests; never a link) into the kernel's private working folder."""
+    budget = limit
+    for dirpath, dirnames, filenames in os.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))
+                       and d not in (".ipynb_checkpoints", "__pycache__")]
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            if name.endswith(".ipynb") or os.path.islink(path) or not os.path.isfile(path):
+                continue
+            size = os.path.getsize(path)
+            if size > file_limit or size > budget:
+                continue
+            budget -= size
+            target = os.path.join(dest, rel, name)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            shutil.copyfile(path, target, follow_symlinks=False)
+            if os.getuid() == 0:
+                os.chown(target, sandbox.SANDBOX_UID, sandbox.SANDBOX_GID)
+    if os.getuid() == 0:
+        for dirpath, dirnames, _ in os.walk(dest):
+            for d in dirnames:
+                os.chown(os.path.join(dirpath, d), sandbox.SANDBOX_UID, sandbox.SANDBOX_GID)
+
+
+def _pid_namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def _group_of(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _same(pid: int, key) -> list[int]:
+    """Processes whose ``key`` (pid namespace, process group) is that of ``pid``."""
+    want = key(pid)
+    if want is None:
+        return []
+    out = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and key(int(entry.name)) == want and \
+                not _zombie(int(entry.name)):
+            out.append(int(entry.name))
+    return out
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -255,6 +424,7 @@ class GuardedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self.reports = []
+        self.sandbox_note = "unknown: the grading guard did not answer"
         self._deadline = None  # set when the kernel is ready: start-up time does not count
         self._restarts = 0
         self._gave_up: str | None = None
@@ -270,6 +440,7 @@ class GuardedExecute(Execute):
             if resources is not None:
                 for line in self.reports:
                     report(resources, line)
+                resources.setdefault("nbgrader", {})[SANDBOX] = self.sandbox_note
             for line in self.reports:
                 self.log.warning("%s", line)
 
@@ -291,10 +462,12 @@ class GuardedExecute(Execute):
         answer = await self._ask("install()")
         if answer is None:
             self.reports.append("the grading guard could not be installed in the kernel")
-        elif answer != "bounded":
-            note = f"kernel sandbox: {answer}"
-            if note not in self.reports:
-                self.reports.append(note)
+        else:
+            self.sandbox_note = answer
+            if answer != "sandboxed" and not answer.startswith("no sandbox (--no-sandbox)"):
+                note = f"kernel sandbox: {answer}"
+                if note not in self.reports:
+                    self.reports.append(note)
         return kc
 
     start_new_kernel_client = run_sync(async_start_new_kernel_client)
@@ -386,16 +559,16 @@ class GuardedExecute(Execute):
             token = secrets.token_hex(16)
             original = cell.source
             cell.source = original.rstrip() + "\n" + expression(f"passed({token!r})") + "\n"
-        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if is_test:
+            self._stop_processes(f"before test {name}")
+        pid = self._kernel_pid()
         self._watch = (pid, _cpu(pid), time.monotonic())
         self._cause = "a deadlock or a blocking call?"
         self._killed = None
-        watchdog = asyncio.ensure_future(self._watch_processes(pid))
+        watchdog = asyncio.ensure_future(self._watch_processes())
         try:
             await super().async_execute_cell(cell, cell_index, execution_count, store_history)
-            if meta.get("solution") and _group_size(pid) > 4:  # left processes behind
-                self._kill(pid, "it left processes running")
-                raise DeadKernelError("processes left behind")
+            self._stop_processes(f"cell {name}")
         except DeadKernelError:
             why = self._killed or ("it crashed, exited, or used too much memory")
             cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
@@ -469,21 +642,34 @@ class GuardedExecute(Execute):
 
     # -- hangs and crashes -------------------------------------------------------------
 
-    async def _watch_processes(self, pid) -> None:
-        """Kill the kernel's whole process group if it starts too many processes."""
+    def _kernel_pid(self) -> int | None:
+        find = getattr(self.km, "kernel_pid", None)
+        return find() if find else getattr(getattr(self.km, "provisioner", None), "pid", None)
+
+    def _stop_processes(self, where: str) -> None:
+        """Processes an answer started must not outlive its cell: they could act on the
+        kernel while a test runs. They are stopped and reported."""
+        kill = getattr(self.km, "kill_processes", None)
+        count = kill() if kill else 0
+        if count:
+            self.reports.append(f"{where} left {count} process(es) running: they were "
+                                "stopped")
+
+    async def _watch_processes(self) -> None:
+        """Kill the kernel and all it started if it starts too many processes."""
         limit = getattr(self.km, "process_limit", 128) or 128
-        while pid:
+        find = getattr(self.km, "processes", None)
+        while find is not None:
             await asyncio.sleep(0.2)
-            if _group_size(pid) > limit:
-                self._kill(pid, f"it started more than {limit} processes (a fork bomb?)")
+            if len(find()) > limit:
+                self._kill(f"it started more than {limit} processes (a fork bomb?)")
                 return
 
-    def _kill(self, pid, why: str) -> None:
+    def _kill(self, why: str) -> None:
         self._killed = why
-        try:
-            os.killpg(os.getpgid(pid), signal.SIGKILL)
-        except OSError:
-            pass
+        kill = getattr(self.km, "kill_kernel", None)
+        if kill is not None:
+            kill()
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self._cause = _likely_cause(*self._watch)  # before the interrupt changes it
@@ -515,24 +701,6 @@ class GuardedExecute(Execute):
         except Exception as exc:
             self._gave_up = f"{why}, and the kernel could not be restarted ({exc})"
             self.reports.append(f"{self._gave_up}: the rest of the notebook was not run")
-
-
-def _group_size(pid) -> int:
-    """Processes in the process group of ``pid`` (the kernel and what it started)."""
-    try:
-        group = os.getpgid(pid)
-    except (OSError, TypeError):
-        return 0
-    count = 0
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    if int(f.read().rsplit(b")", 1)[1].split()[2]) == group:
-                        count += 1
-            except (OSError, ValueError, IndexError):
-                continue
-    return count
 
 
 def _cpu(pid) -> float | None:

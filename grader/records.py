@@ -56,6 +56,7 @@ class Result:
     failure: str | None = None  # why the submission could not be graded
     flags: list[str] = field(default_factory=list)  # what an instructor should look at
     warnings: list[str] = field(default_factory=list)  # nbgrader's own warnings
+    sandbox: str = ""  # what the kernel's sandbox said of itself ("sandboxed", ...)
 
     @property
     def key(self) -> tuple[str, str]:

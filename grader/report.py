@@ -208,6 +208,11 @@ def build(root: Path, dest: Path | None = None, slowest: int = 10) -> Path:
              f"<p><small>Generated {time.strftime('%Y-%m-%d %H:%M')} from {e(str(root))} "
              f"(grades from the gradebook; times, failures and flags from the grading "
              f"records).</small></p>"]
+    unsandboxed = [r for r in recs if r.sandbox and r.sandbox != "sandboxed"]
+    if unsandboxed:
+        kinds = sorted({r.sandbox for r in unsandboxed})
+        parts.append(f"<p class='warn'><b>{len(unsandboxed)} submission(s) were graded "
+                     f"without the full sandbox:</b> {e('; '.join(kinds))}</p>")
     rows = []
     for st in stats:
         values = list(st.scores.values())

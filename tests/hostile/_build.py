@@ -15,7 +15,8 @@ from grader import course
 HERE = Path(__file__).resolve().parent
 ASSIGNMENT = "01_coroutines"
 NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-KINDS = ("Structure", "Runtime tampering", "Timeouts", "Resources", "Broken input", "stderr",
+KINDS = ("Structure", "Runtime tampering", "Isolation", "Timeouts", "Resources", "Broken input",
+         "stderr",
          "Feedback")
 FULL = "full"
 

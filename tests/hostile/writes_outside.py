@@ -7,10 +7,10 @@ from _build import Expect, answered, solution, write
 KIND = "Resources"
 ATTACK = ("`download_all` first overwrites the gradebook, another student's submitted notebook "
           "and the instructor's solution notebook (absolute paths), then answers right.")
-OUTCOME = ("The kernel may write only below its own folder: each write fails with "
-           "PermissionError, so that test scores 0; every file is intact.")
+OUTCOME = ("The kernel's sandbox holds neither file (it may write only to a private copy of "
+           "its folder): the write fails, so that test scores 0; every file is intact.")
 EXPECT = Expect("graded", scores={"test_download_all": 0.0},
-                messages={"test_download_all": "PermissionError"})
+                messages={"test_download_all": "Error: [Errno"})
 
 VICTIM = "writes_outside_classmate"
 

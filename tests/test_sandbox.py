@@ -1,0 +1,132 @@
+"""The sandbox every grading kernel runs in (grader/sandbox.py), tested with real kernels:
+what a kernel can see, reach and leave behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader import sandbox
+from grader.preprocessors import GuardedExecute, SandboxedKernelManager
+
+pytestmark = pytest.mark.xdist_group("sandbox")
+COURSE = Path(__file__).resolve().parent.parent
+
+
+def run(cells: list[str], folder: Path, **config) -> tuple[list[str], list[str]]:
+    """Run ``cells`` in a grading kernel started in ``folder``; each cell's text output
+    (errors as "Name: value"), and what the grader reported (the sandbox's note last)."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    ex = GuardedExecute(timeout=30, **config)
+    nb, _ = ex.preprocess(nb, {"metadata": {"path": str(folder)}})
+    texts = []
+    for cell in nb.cells:
+        parts = [o.get("text", "") if o.get("output_type") == "stream"
+                 else f"{o.get('ename')}: {o.get('evalue')}" for o in cell.outputs]
+        texts.append("".join(parts).strip())
+    return texts, ex.reports + [ex.sandbox_note]
+
+
+@pytest.fixture(scope="module")
+def host_server():
+    """A TCP server on the host's loopback, which a sandboxed kernel must not reach."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                conn.sendall(b"host secret\n")
+                conn.close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield srv.getsockname()[1]
+    stop.set()
+    thread.join()
+    srv.close()
+
+
+def test_this_machine_can_sandbox_kernels():
+    assert sandbox.probe() == "", "bubblewrap must work here (it is installed by .ci/run)"
+
+
+def test_a_sandboxed_kernel_sees_and_reaches_only_what_it_needs(tmp_path, host_server,
+                                                               monkeypatch):
+    folder = tmp_path / "grading" / "autograded" / "ada" / "01_coroutines"
+    folder.mkdir(parents=True)
+    (folder / "01_coroutines.ipynb").write_text('{"hidden": "tests"}')
+    (folder / "data.txt").write_text("the assignment's data file")
+    (folder / "link.txt").symlink_to(COURSE / "README.md")
+    monkeypatch.setenv("GRADER_SECRET_TOKEN", "do-not-show")
+    outs, reports = run([
+        f"import os; print(os.getuid(), os.getpid(), os.getcwd() == {str(folder)!r})",
+        "print(sorted(os.listdir('.')))",
+        f"print(os.path.exists({str(COURSE / 'solutions')!r}), "
+        f"os.path.exists({str(COURSE / 'README.md')!r}))",
+        "print('GRADER_SECRET_TOKEN' in os.environ, os.environ.get('HOME'))",
+        "print(sorted(p for p in os.listdir('/proc') if p.isdigit()))",
+        f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {host_server}), "
+        "timeout=2)\n    print('reached the host')\nexcept OSError as e:\n"
+        "    print(type(e).__name__)",
+        "open('/tmp/kept', 'w').write('x'); open('/dev/shm/kept', 'w').write('x'); "
+        "open('out.txt', 'w').write('x'); print('wrote')",
+        "import asynclab, grader.kernel_guard; print('imports')",
+    ], folder)
+    assert outs[0] == f"{sandbox.SANDBOX_UID} 1 True", outs
+    assert outs[1] == "['data.txt']", "no notebook (hidden tests) and no link in its folder"
+    assert outs[2] == "False False", "the course folder is not in the kernel's file system"
+    assert outs[3] == "False /tmp", "the grader's environment does not reach the kernel"
+    assert outs[4] == "['1']", "the kernel sees no other process"
+    assert outs[5] == "ConnectionRefusedError", "the host's loopback is not the kernel's"
+    assert outs[6] == "wrote" and outs[7] == "imports", outs
+    assert not (folder / "out.txt").exists(), "writes go to the kernel's private copy"
+    assert not Path("/dev/shm/kept").exists() and not Path("/tmp/kept").exists()
+    assert reports == ["sandboxed"], reports
+
+
+def test_what_the_kernel_starts_dies_with_it(tmp_path):
+    marker = f"sandbox-test-{os.getpid()}"
+    outs, reports = run([
+        "import subprocess, sys; p = subprocess.Popen([sys.executable, '-c', "
+        f"'import time; time.sleep(300)', '{marker}'], start_new_session=True); "
+        "print('started')",
+        "print('next cell')",
+    ], tmp_path)
+    assert outs == ["started", "next cell"]
+    assert any("left 1 process(es) running" in r for r in reports), reports
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                cmdline = Path(entry.path, "cmdline").read_bytes()
+            except OSError:
+                continue
+            assert marker.encode() not in cmdline, "a process outlived its cell"
+
+
+def test_without_the_sandbox_the_kernel_runs_as_the_grader_and_says_so(tmp_path):
+    outs, reports = run([f"import os; print(os.getuid() == {os.getuid()})"], tmp_path,
+                        kernel_manager_class=_Unsandboxed)
+    assert outs == ["True"]
+    assert reports[-1].startswith("no sandbox (--no-sandbox)"), reports
+
+
+class _Unsandboxed(SandboxedKernelManager):
+    sandbox = False
+
+
+def test_a_machine_without_bubblewrap_is_told_how_to_get_it(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    why = sandbox.probe()
+    assert "bubblewrap" in why and "apt-get install bubblewrap" in why and "--no-sandbox" in why
