@@ -247,13 +247,18 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     # -- what grading asks of the kernel's processes -----------------------------------
 
+    def _init_pid(self) -> int | None:
+        """Process 1 of the sandbox's pid namespace (bubblewrap's init), as seen here."""
+        try:
+            return int(Path(self._top, "state", "init.pid").read_text()) if self._top else None
+        except (OSError, ValueError):
+            return None
+
     def kernel_pid(self) -> int | None:
         """The kernel's process id, as the grader sees it."""
-        if self.sandbox and self._top:
-            try:
-                return int(Path(self._top, "state", "kernel.pid").read_text())
-            except (OSError, ValueError):
-                return None
+        if self.sandbox:
+            init = self._init_pid()
+            return sandbox.kernel_of(init) if init else None
         return getattr(self.provisioner, "pid", None)
 
     def processes(self) -> list[int]:
@@ -263,16 +268,19 @@ class SandboxedKernelManager(AsyncKernelManager):
             return []
         if not self.sandbox:
             return [p for p in _same(pid, _group_of) if p != pid]
-        return [p for p in _same(pid, _pid_namespace) if p != pid]
+        return [p for p in _same(pid, _pid_namespace) if p not in (pid, self._init_pid())]
 
     def kill_kernel(self) -> None:
         """Kill the kernel and everything it started."""
-        pid = self.kernel_pid()
         try:
-            if self.sandbox and pid:
-                os.kill(pid, signal.SIGKILL)  # process 1 of its namespace: all die
-            elif pid:
-                os.killpg(os.getpgid(pid), signal.SIGKILL)
+            if self.sandbox:
+                init = self._init_pid()
+                if init:  # process 1 of the namespace: Linux kills all the rest with it
+                    os.kill(init, signal.SIGKILL)
+            else:
+                pid = self.kernel_pid()
+                if pid:
+                    os.killpg(os.getpgid(pid), signal.SIGKILL)
         except OSError:
             pass
 
@@ -285,6 +293,12 @@ class SandboxedKernelManager(AsyncKernelManager):
             except OSError:
                 pass
         return len(found)
+
+    async def _async_kill_kernel(self, restart: bool = False) -> None:
+        # the launcher's process group holds neither bubblewrap nor the kernel (each has a
+        # session of its own): kill the kernel first, then the launcher
+        self.kill_kernel()
+        await super()._async_kill_kernel(restart=restart)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)

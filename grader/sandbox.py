@@ -74,9 +74,13 @@ _PR_SET_PDEATHSIG = 1
 def bwrap_args(*, work: str, work_at: str, conn: str, tmp: str, shm: str,
                read_only: list[str], env: dict[str, str], privileged: bool) -> list[str]:
     """The bubblewrap command line (without the kernel's own command) for one kernel."""
+    # bubblewrap's own init is process 1 of the kernel's pid namespace (no --as-pid-1): when
+    # it dies, with the launcher or with the kernel, Linux kills every process left in the
+    # namespace, whatever user it runs as (a parent-death signal would not reach a kernel
+    # that changed its user)
     args = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session",
-            "--as-pid-1", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
-            "--unshare-cgroup-try", "--hostname", "grading"]
+            "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--hostname", "grading"]
     if privileged:  # bwrap runs as root: setpriv, inside, drops to the sandbox user
         args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
@@ -183,7 +187,7 @@ def _probe_inside() -> int:
         args = bwrap_args(work=dirs["work"], work_at=dirs["work"], conn=dirs["conn"],
                           tmp=dirs["tmp"], shm=dirs["shm"], read_only=python_paths(),
                           env={"PATH": "/usr/bin:/bin"}, privileged=os.getuid() == 0)
-        check = (f"import os; assert os.getuid() == {SANDBOX_UID} and os.getpid() == 1; "
+        check = (f"import os; assert os.getuid() == {SANDBOX_UID} and os.getpid() == 2; "
                  "open('/tmp/x', 'w').write('x'); print('sandboxed')")
         try:
             enter_network()
@@ -317,7 +321,7 @@ class Launcher:
     def __init__(self, args, command: list[str]):
         self.args = args
         self.command = command
-        self.kernel_pid: int | None = None
+        self.init_pid: int | None = None  # bubblewrap's init, process 1 of the namespace
         self.server: subprocess.Popen | None = None
         self.listener: socket.socket | None = None
 
@@ -347,7 +351,7 @@ class Launcher:
             self._stop_server()
 
     def _forward(self, signum, _frame) -> None:
-        target = self.kernel_pid
+        target = kernel_of(self.init_pid) if self.init_pid else None
         try:
             if target:
                 os.kill(target, signal.SIGKILL if signum == signal.SIGQUIT else signum)
@@ -379,14 +383,14 @@ class Launcher:
 
     def _note_kernel(self, info: bytes) -> None:
         try:
-            self.kernel_pid = int(json.loads(info.decode())["child-pid"])
+            self.init_pid = int(json.loads(info.decode())["child-pid"])
         except (ValueError, KeyError, UnicodeDecodeError):
             return
         if self.args.state:
-            tmp = os.path.join(self.args.state, "kernel.pid.tmp")
+            tmp = os.path.join(self.args.state, "init.pid.tmp")
             with open(tmp, "w") as f:
-                f.write(str(self.kernel_pid))
-            os.replace(tmp, os.path.join(self.args.state, "kernel.pid"))
+                f.write(str(self.init_pid))
+            os.replace(tmp, os.path.join(self.args.state, "init.pid"))
 
     def _start_server(self) -> None:
         fd = self.listener.fileno()
@@ -409,6 +413,16 @@ class Launcher:
         except (OSError, subprocess.TimeoutExpired):
             server.kill()
             server.wait()
+
+
+def kernel_of(init_pid: int) -> int | None:
+    """The kernel: the process bubblewrap's init started (its only child)."""
+    try:
+        with open(f"/proc/{init_pid}/task/{init_pid}/children") as f:
+            children = f.read().split()
+        return int(children[0]) if children else None
+    except (OSError, ValueError):
+        return None
 
 
 def _exec_unsandboxed(args, command: list[str]) -> None:

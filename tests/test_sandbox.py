@@ -84,11 +84,11 @@ def test_a_sandboxed_kernel_sees_and_reaches_only_what_it_needs(tmp_path, host_s
         "open('out.txt', 'w').write('x'); print('wrote')",
         "import asynclab, grader.kernel_guard; print('imports')",
     ], folder)
-    assert outs[0] == f"{sandbox.SANDBOX_UID} 1 True", outs
+    assert outs[0] == f"{sandbox.SANDBOX_UID} 2 True", outs
     assert outs[1] == "['data.txt']", "no notebook (hidden tests) and no link in its folder"
     assert outs[2] == "False False", "the course folder is not in the kernel's file system"
     assert outs[3] == "False /tmp", "the grader's environment does not reach the kernel"
-    assert outs[4] == "['1']", "the kernel sees no other process"
+    assert outs[4] == "['1', '2']", "the kernel sees only itself and its sandbox's init"
     assert outs[5] == "ConnectionRefusedError", "the host's loopback is not the kernel's"
     assert outs[6] == "wrote" and outs[7] == "imports", outs
     assert not (folder / "out.txt").exists(), "writes go to the kernel's private copy"
@@ -130,3 +130,50 @@ def test_a_machine_without_bubblewrap_is_told_how_to_get_it(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
     why = sandbox.probe()
     assert "bubblewrap" in why and "apt-get install bubblewrap" in why and "--no-sandbox" in why
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in (b"Z", b"X")
+
+
+@pytest.mark.parametrize("how", ["launcher killed", "kernel manager kills it"])
+def test_no_kernel_outlives_its_launcher(tmp_path, how):
+    """However grading ends, the kernel and what it started end with it: jupyter_client
+    kills the launcher's process group only, and a grader can be killed outright."""
+    import signal
+    import time
+
+    from jupyter_client.blocking import BlockingKernelClient
+    from jupyter_core.utils import run_sync
+
+    km = SandboxedKernelManager(kernel_name="python3")
+    run_sync(km.start_kernel)(cwd=str(tmp_path))
+    try:
+        kc = BlockingKernelClient()
+        kc.load_connection_info(km.get_connection_info())
+        kc.start_channels()
+        kc.wait_for_ready(timeout=60)
+        kc.execute("import subprocess, sys; subprocess.Popen([sys.executable, '-c', "
+                   "'import time; time.sleep(300)'], start_new_session=True)")
+        kernel, init = km.kernel_pid(), km._init_pid()
+        deadline = time.monotonic() + 30
+        while len(km.processes()) < 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        started = km.processes()
+        assert kernel and started, "the kernel and its child are running"
+        kc.stop_channels()
+        if how == "launcher killed":
+            os.kill(km.provisioner.pid, signal.SIGKILL)
+        else:
+            run_sync(km.shutdown_kernel)(now=True)
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in [init, kernel, *started]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in [init, kernel, *started]), "the sandbox outlived its launcher"
+    finally:
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)

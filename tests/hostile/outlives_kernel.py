@@ -13,23 +13,24 @@ ATTACK = ("The `download_all` cell starts a process in a session of its own "
           "(`os.posix_spawn(..., setsid=True)`) that runs for two minutes, looks for other "
           "kernels through `/proc/*/cmdline`, reads their connection files and sends them "
           "code that kills them; it also leaves files in `/dev/shm` and `/tmp`.")
-OUTCOME = ("The kernel is process 1 of its own pid namespace and sees no other process; "
-           "processes an answer cell leaves running are stopped and reported: "
-           "the hunter dies with its kernel, no file it wrote is left, and a classmate graded "
-           "in a later run keeps full marks.")
+OUTCOME = ("The kernel has a pid namespace of its own and sees no other kernel; processes "
+           "an answer cell leaves running are stopped and reported, and all die with the "
+           "kernel in any case: no file the answer wrote is left, and a classmate graded in a "
+           "later run keeps full marks.")
 EXPECT = Expect("graded", scores="full", flags=["process(es) running: they were stopped"])
 
 MARKER = "hostile-hunter-7f3a"
 VICTIM = "outlives_kernel_victim"
+EXTRA_STUDENTS = [VICTIM]  # graded by after(), in a later run
 HUNTER = '''
-import glob, time
+import glob, sys, time
 from jupyter_client import BlockingKernelClient
 deadline = time.time() + 120
 while time.time() < deadline:
     for cmd in glob.glob("/proc/[0-9]*/cmdline"):
         try:
             args = open(cmd, "rb").read().split(b"\\0")
-            if b"ipykernel_launcher" not in args or cmd == "/proc/1/cmdline":
+            if b"ipykernel_launcher" not in args or cmd == f"/proc/{sys.argv[2]}/cmdline":
                 continue
             conn = args[args.index(b"-f") + 1].decode()
             kc = BlockingKernelClient(connection_file=conn)
@@ -44,8 +45,8 @@ SPAWN = f'''
 import os, sys
 for _folder in ("/dev/shm", "/tmp"):
     open(os.path.join(_folder, "{MARKER}"), "w").write("left behind")
-os.posix_spawn(sys.executable, [sys.executable, "-c", {HUNTER!r}, "{MARKER}"], os.environ,
-               setsid=True)
+os.posix_spawn(sys.executable, [sys.executable, "-c", {HUNTER!r}, "{MARKER}", str(os.getpid())],
+               os.environ, setsid=True)
 '''
 
 

@@ -32,7 +32,7 @@ for _path in {paths!r} + glob.glob("*.ipynb") + _others:
         pass
 for _proc in glob.glob("/proc/[0-9]*/cmdline"):
     try:
-        if b"ipykernel" in open(_proc, "rb").read() and _proc != "/proc/1/cmdline":
+        if b"ipykernel" in open(_proc, "rb").read() and _proc not in (f"/proc/{{os.getpid()}}/cmdline", "/proc/1/cmdline"):
             _found.append(_proc)
     except OSError:
         pass
