@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import logging
@@ -439,9 +440,197 @@ def test_to_thread_work_is_waited_for_and_cleaned_up():
 
     run = run_virtual(offload)
     assert run.value == [None, "done"]
-    assert run.loop_time >= 0.15  # the clock followed the thread
+    assert run.loop_time == 0.2  # the thread's own time, whatever the machine's load
     assert run.problems == []
     assert set(threading.enumerate()) <= before
+
+
+# ------------------------------------------------- work handed to threads, in loop time
+
+
+async def sleep_in_thread(seconds):
+    await asyncio.to_thread(time.sleep, seconds)
+    return seconds
+
+
+async def threads_at_once(delays):
+    return await asyncio.gather(*(sleep_in_thread(d) for d in delays))
+
+
+async def threads_in_turn(delays):
+    return [await sleep_in_thread(d) for d in delays]
+
+
+async def threads_and_timers():
+    """Threads and asyncio.sleep timers side by side; each notes the loop time it ended."""
+    loop = asyncio.get_running_loop()
+    log = []
+
+    async def thread(name, seconds, after=0):
+        await asyncio.sleep(after)
+        await asyncio.to_thread(time.sleep, seconds)
+        log.append((name, loop.time()))
+
+    async def timer(name, seconds):
+        await asyncio.sleep(seconds)
+        log.append((name, loop.time()))
+
+    await asyncio.gather(
+        thread("thread 0.3", 0.3),
+        timer("timer 0.1", 0.1),
+        thread("timer 0.1 then thread 0.1", 0.1, after=0.1),
+        timer("timer 0.25", 0.25),
+        timer("timer 0.3", 0.3),  # a tie with the first thread: timers go first
+        thread("thread 0.05", 0.05),
+    )
+    return log
+
+
+THREADS_AND_TIMERS = [
+    ("thread 0.05", 0.05),
+    ("timer 0.1", 0.1),
+    ("timer 0.1 then thread 0.1", 0.2),
+    ("timer 0.25", 0.25),
+    ("timer 0.3", 0.3),
+    ("thread 0.3", 0.3),
+]
+
+
+async def in_executor(executor, delays):
+    loop = asyncio.get_running_loop()
+    return await asyncio.gather(
+        *(loop.run_in_executor(executor, time.sleep, d) for d in delays)
+    )
+
+
+@contextlib.contextmanager
+def one_busy_cpu(hogs=2):
+    """Run the block's new threads (run_virtual's, and the threads they start) on one CPU
+    beside `hogs` processes that keep that CPU busy: a machine at full load."""
+    cpu = min(os.sched_getaffinity(0))
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
+    everywhere = os.sched_getaffinity(0)
+    try:
+        for proc in procs:
+            os.sched_setaffinity(proc.pid, {cpu})
+        os.sched_setaffinity(0, {cpu})  # threads started from here inherit it
+        yield
+    finally:
+        os.sched_setaffinity(0, everywhere)
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_thread_takes_its_own_duration_of_loop_time():
+    for seconds in (0.1, 0.05, 0.37):
+        run = run_virtual(sleep_in_thread, seconds)
+        assert (run.value, run.loop_time, run.problems) == (seconds, seconds, [])
+    assert run_virtual(threads_at_once, [0.001]).loop_time == 0  # less than TIME_QUANTUM
+
+
+def test_threads_at_once_take_the_longest_and_in_turn_the_sum():
+    run = run_virtual(threads_at_once, [0.2, 0.3, 0.1])
+    assert (run.value, run.loop_time, run.problems) == ([0.2, 0.3, 0.1], 0.3, [])
+    run = run_virtual(threads_in_turn, [0.2, 0.3, 0.1])
+    assert (run.value, run.loop_time, run.problems) == ([0.2, 0.3, 0.1], 0.6, [])
+    # as many at once as the default executor has threads: the same on every machine
+    run = run_virtual(threads_at_once, [0.1] * 40)
+    assert run.loop_time == 0.2
+
+
+def test_threads_and_timers_keep_their_order_in_loop_time():
+    for _ in range(3):
+        run = run_virtual(threads_and_timers)
+        assert run.value == THREADS_AND_TIMERS
+        assert run.loop_time == 0.3
+        assert run.problems == []
+
+
+def test_an_explicit_executor_of_one_thread_runs_its_jobs_in_turn():
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        run = run_virtual(in_executor, pool, [0.1, 0.2, 0.1])
+        assert (run.value, run.loop_time, run.problems) == ([None] * 3, 0.4, [])
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        # in loop time, the third job starts when the first ends, the fourth at 0.2
+        assert run_virtual(in_executor, pool, [0.1, 0.2, 0.1, 0.1]).loop_time == 0.3
+    assert run_virtual(in_executor, None, [0.1, 0.2, 0.1]).loop_time == 0.2
+
+
+def test_a_process_pool_is_measured_from_the_loop():
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:
+        pool.submit(int).result()  # the process is up: its start is not measured
+        run = run_virtual(in_executor, pool, [0.2, 0.1])
+    assert run.value == [None, None]
+    assert run.problems == []
+    # From the loop, a job also takes the time its process waited for a CPU.
+    assert 0.3 <= run.loop_time < 0.4
+    assert round(run.loop_time / 0.01, 6).is_integer()
+
+
+def test_thread_errors_cancellation_and_timeouts_in_loop_time():
+    async def failing():
+        return await asyncio.to_thread(int, "not a number")
+
+    with pytest.raises(ValueError, match="invalid literal"):
+        run_virtual(failing)
+
+    async def impatient():
+        try:
+            await asyncio.wait_for(asyncio.to_thread(time.sleep, 0.3), 0.1)
+        except TimeoutError:
+            return asyncio.get_running_loop().time()
+
+    run = run_virtual(impatient)
+    assert run.value == 0.1
+    assert run.threads_running == 1  # the thread could not be stopped
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+
+        async def queued():  # the second job never starts: it is cancelled while queued
+            loop = asyncio.get_running_loop()
+            first = loop.run_in_executor(pool, time.sleep, 0.1)
+            second = loop.run_in_executor(pool, time.sleep, 0.1)
+            second.cancel()
+            await first
+            await asyncio.sleep(0.2)
+            return second.cancelled()
+
+        run = run_virtual(queued)
+    assert (run.value, run.loop_time, run.problems) == (True, 0.3, [])
+
+
+def test_a_thread_past_the_loop_timeout_or_the_real_timeout():
+    with pytest.raises(AssertionError, match=r"did not finish within 0.2 s of loop time"):
+        run_virtual(sleep_in_thread, 0.5, loop_timeout=0.2)
+    release = threading.Event()
+
+    async def stuck():
+        await asyncio.to_thread(release.wait)
+
+    try:
+        with pytest.raises(AssertionError, match=r"still running after 0.5 s of real time"):
+            run_virtual(stuck, real_timeout=0.5)
+    finally:
+        release.set()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/thread-self/schedstat"),
+                    reason="needs Linux scheduler statistics")
+def test_threads_take_exact_loop_time_on_a_fully_loaded_cpu():
+    """The figures do not move when the machine is busy: the run's threads share one CPU
+    with two processes that never stop computing."""
+    with one_busy_cpu():
+        started = time.perf_counter()
+        runs = [run_virtual(threads_and_timers) for _ in range(3)]
+        crawl = run_virtual(threads_in_turn, [0.1, 0.2] * 3)
+        together = run_virtual(threads_at_once, [0.2, 0.3, 0.1])
+        real = time.perf_counter() - started
+    assert [run.value for run in runs] == [THREADS_AND_TIMERS] * 3
+    assert [run.loop_time for run in runs] == [0.3] * 3
+    assert crawl.loop_time == 0.9
+    assert together.loop_time == 0.3
+    assert real > 2.1, "the threads did not run in real time: the test proves nothing"
 
 
 def test_thread_still_running_after_return_is_reported_and_not_waited_for():
