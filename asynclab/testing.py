@@ -28,7 +28,10 @@ can check that a semaphore really limits the concurrency.
 
 The ``expect_*`` helpers raise ``AssertionError`` with a short message that names the call,
 what was expected, what happened, and the likely mistake. When a check passes they print
-nothing at all.
+nothing at all. They compare plain built-in values of exactly the expected types (a ``str``
+subclass, or an object whose ``__eq__`` always says ``True``, is not the right answer, and
+``True`` is not ``1``); :func:`plain` makes the same check before a test compares a value
+itself (``assert sorted(plain(run.value, call=call)) == ...``).
 """
 
 from __future__ import annotations
@@ -63,6 +66,7 @@ __all__ = [
     "expect_equal",
     "expect_loop_time",
     "expect_max_in_flight",
+    "plain",
     "run_virtual",
 ]
 
@@ -892,9 +896,9 @@ def _not_awaitable_message(call: str, result: Any) -> str:
 def _close_coroutines(value: Any) -> list[str]:
     """Close coroutines returned by mistake (one level deep); return their names."""
     items: list[Any]
-    if isinstance(value, list | tuple | set | frozenset):
+    if type(value) in (list, tuple, set, frozenset):  # exact types: no method of theirs runs
         items = list(value)
-    elif isinstance(value, dict):
+    elif type(value) is dict:
         items = list(value.values())
     else:
         items = [value]
@@ -1150,6 +1154,265 @@ class InFlight:
         return f"<InFlight current={self.current} max={self.max} entered={self.entered}>"
 
 
+# ------------------------------------------------------------------ plain built-in values
+
+#: The built-in types answers are compared as: exactly these, never a subclass.
+_PLAIN_TYPES = (list, tuple, dict, set, frozenset, str, int, float, bool, type(None), bytes)
+_PLAIN = frozenset(_PLAIN_TYPES)
+_PLAIN_WORDS = "a plain built-in value (list, tuple, dict, set, str, int, float, bool, None)"
+#: Deeper than this, a value is not looked into (a list that contains itself, say).
+_MAX_DEPTH = 100
+_MISSING = object()
+
+
+def _type_name(kind: type) -> str:
+    try:
+        name = type.__dict__["__name__"].__get__(kind)  # not a metaclass's own __name__
+    except Exception:
+        return "object"
+    return name if len(name) <= 40 else name[:37] + "..."
+
+
+def _a(noun: str) -> str:
+    """``"a list"``, ``"an int"``, ``"None"``."""
+    if noun in ("None", "NoneType"):
+        return "None"
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def _wanted(expected_type: type | None, actual_type: type) -> str:
+    """What the value should have been, for messages: "a plain int", "a PosixPath"..."""
+    if expected_type is None:  # anything plain: name the built-in type it pretends to be
+        mro = type.__dict__["__mro__"].__get__(actual_type)  # not a metaclass's own
+        expected_type = next((t for t in mro if t in _PLAIN), None)
+        if expected_type is None:
+            return _PLAIN_WORDS
+    if expected_type in _PLAIN:
+        return "None" if expected_type is type(None) else f"a plain {_type_name(expected_type)}"
+    return _a(_type_name(expected_type))
+
+
+@dataclass
+class _Misfit:
+    """A part of a value that is not of the type it must be (see :func:`_misfit`)."""
+
+    where: str  # "" for the value itself, else "value at [0]['pages']", "key 'x' in [2]"...
+    actual: type
+    wanted: str
+    too_deep: bool = False
+
+    @property
+    def hint(self) -> str:
+        return "" if self.too_deep else _MISFIT_HINT
+
+    def message(self, call: str, value: Any) -> str:
+        what = _a(_type_name(self.actual))
+        if self.too_deep:
+            outer = _a(_type_name(type(value)))
+            return (f"{call} returned {outer} nested more than {_MAX_DEPTH} levels deep "
+                    "(does it contain itself?).")
+        if not self.where:
+            return f"{call} returned {what}, not {self.wanted}."
+        outer = _a(_type_name(type(value)))
+        return f"{call} returned {outer} whose {self.where} is {what}, not {self.wanted}."
+
+
+_MISFIT_HINT = (
+    "Build the result from plain built-in values (list, tuple, dict, set, str, int, float, "
+    "bool, None): a subclass of them, or an object that only claims to be equal, is not "
+    "accepted."
+)
+
+
+def _misfit(actual: Any, expected: Any = _MISSING, path: str = "", depth: int = 0,
+            trusted: frozenset[type] = frozenset()) -> _Misfit | None:
+    """The first part of ``actual`` that does not have exactly the type of the matching part
+    of ``expected`` (or, where nothing matches, is not a plain built-in value).
+
+    Only built-in operations on exact built-in types run here: no method of the answer's
+    objects is called. A part of another plain type than expected (a tuple for a list,
+    ``True`` for ``1``) is no misfit: the values then differ, which :func:`_same` says."""
+    kind = type(actual)
+    if expected is _MISSING:
+        if kind not in _PLAIN and kind not in trusted:
+            return _Misfit(_value_at(path), kind, _wanted(None, kind))
+        expected_kind = kind
+    else:
+        expected_kind = type(expected)
+        if kind is not expected_kind:
+            if kind in _PLAIN:
+                return _misfit(actual, _MISSING, path, depth, trusted)
+            if kind in trusted:
+                return None
+            return _Misfit(_value_at(path), kind, _wanted(expected_kind, kind))
+    if kind not in _PLAIN or kind in (str, int, float, bool, bytes, type(None)):
+        return None
+    if depth >= _MAX_DEPTH:
+        return _Misfit(_value_at(path), kind, "", too_deep=True)
+    if kind is list or kind is tuple:
+        known = () if expected is _MISSING else expected
+        for i, item in enumerate(actual):
+            other = known[i] if i < len(known) else _MISSING
+            found = _misfit(item, other, f"{path}[{i}]", depth + 1, trusted)
+            if found:
+                return found
+        return None
+    if kind is dict:
+        keys_trusted = trusted
+        if expected is not _MISSING:
+            keys_trusted = trusted | {type(k) for k in expected if type(k) not in _PLAIN}
+        for key in actual:
+            found = _misfit(key, _MISSING, "", depth + 1, keys_trusted)
+            if found:
+                where = _member("key", key, path, found)
+                return _Misfit(where, found.actual, found.wanted, found.too_deep)
+        by_key = {} if expected is _MISSING else {_typed(k): v for k, v in expected.items()}
+        for key, item in actual.items():
+            other = by_key.get(_typed(key), _MISSING)
+            found = _misfit(item, other, f"{path}[{_brief(key)}]", depth + 1, trusted)
+            if found:
+                return found
+        return None
+    # set or frozenset: their items are compared as a whole
+    items_trusted = trusted
+    if expected is not _MISSING:
+        items_trusted = trusted | {type(x) for x in expected if type(x) not in _PLAIN}
+    for item in actual:
+        found = _misfit(item, _MISSING, "", depth + 1, items_trusted)
+        if found:
+            where = _member("item", item, path, found)
+            return _Misfit(where, found.actual, found.wanted, found.too_deep)
+    return None
+
+
+def _value_at(path: str) -> str:
+    if len(path) > 60:
+        path = f"{path[:28]}...{path[-28:]}"
+    return f"value at {path}" if path else ""
+
+
+def _member(noun: str, member: Any, path: str, found: _Misfit) -> str:
+    """ "key 'x' in [2]", or for a part inside that key: "key (1, 'x') in [2], at [1]"."""
+    where = f"{noun} {_brief(member)}" + (f" in {path}" if path else "")
+    inner = found.where.removeprefix("value at ")
+    return f"{where}, at {inner}," if inner else where
+
+
+def _typed(value: Any) -> Any:
+    """A hashable form of a key (or set item) that tells ``1``, ``1.0`` and ``True`` apart."""
+    kind = type(value)
+    if kind is tuple:
+        return (tuple, tuple(_typed(x) for x in value))
+    if kind is frozenset:
+        return (frozenset, frozenset(_typed(x) for x in value))
+    if kind is float and value != value:
+        return (float, "nan")
+    return (kind, value)
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    """Equality of values made of plain built-in types (checked by :func:`_misfit` first),
+    with the types too: ``True`` is not ``1``, ``1`` is not ``1.0``, ``(1,)`` is not ``[1]``.
+    A part of another type (one the test itself expects) is compared by the expected
+    value's own ``==``."""
+    kind = type(expected)
+    if type(actual) is not kind:
+        return False
+    if kind is list or kind is tuple:
+        return len(actual) == len(expected) and all(map(_same, actual, expected))
+    if kind is dict:
+        if len(actual) != len(expected):
+            return False
+        by_key = {_typed(k): v for k, v in actual.items()}
+        return all(
+            (item := by_key.get(_typed(k), _MISSING)) is not _MISSING and _same(item, v)
+            for k, v in expected.items()
+        )
+    if kind is set or kind is frozenset:
+        return {_typed(x) for x in actual} == {_typed(x) for x in expected}
+    if kind is float:
+        return actual == expected or (actual != actual and expected != expected)
+    if kind in _PLAIN:
+        return actual == expected
+    try:
+        return (expected == actual) is True
+    except Exception:
+        return False
+
+
+def _kind_note(actual: Any, expected: Any, path: str = "", depth: int = 0) -> str:
+    """Where equal-looking numbers differ in type (``True`` for ``1``, ``2`` for ``2.0``),
+    say so: Python's ``==`` would call them equal, the course does not."""
+    kind, expected_kind = type(actual), type(expected)
+    if depth > _MAX_DEPTH:
+        return ""
+    if kind is not expected_kind:
+        if kind not in _PLAIN or expected_kind not in _PLAIN:
+            return ""
+        sequences = (list, tuple)
+        if kind in sequences and expected_kind in sequences:
+            looks_equal = list(actual) == list(expected)
+        else:
+            looks_equal = actual == expected  # plain values only: no method of the answer's
+        if not looks_equal:
+            return ""
+        at = f"At {path}, " if path else ""
+        note = f"{at}{_brief(actual)} is {_a(_type_name(kind))}, not {_a(_type_name(expected_kind))}"
+        if {kind, expected_kind} <= {bool, int, float}:
+            note += f": here {_brief(actual)} is not {_brief(expected)}"
+        return note + "."
+    if kind is list or kind is tuple:
+        pairs = ((f"{path}[{i}]", a, e) for i, (a, e) in enumerate(zip(actual, expected, strict=False)))
+    elif kind is dict:
+        by_key = {_typed(k): v for k, v in actual.items()}
+        pairs = (
+            (f"{path}[{_brief(k)}]", by_key[_typed(k)], v)
+            for k, v in expected.items()
+            if _typed(k) in by_key
+        )
+    else:
+        return ""
+    for where, a, e in pairs:
+        note = _kind_note(a, e, where, depth + 1)
+        if note:
+            return note
+    return ""
+
+
+def _returned_awaitable(value: Any) -> bool:
+    """A coroutine or a task/future, or a plain list or tuple holding one."""
+    items = value if type(value) in (list, tuple) else (value,)
+    return any(inspect.iscoroutine(x) or isinstance(x, asyncio.Future) for x in items)
+
+
+def plain(value: Any, *, call: str) -> Any:
+    """Return ``value`` unchanged if it is made of plain built-in values only, at every level
+    (``list``, ``tuple``, ``dict`` and its keys, ``set``, ``frozenset``, ``str``, ``int``,
+    ``float``, ``bool``, ``None``, ``bytes``: exactly these types, not subclasses).
+
+    A test can compare the result with ``==``, ``in`` or ``sorted()`` afterwards without
+    calling any method of the answer's objects: a subclass of ``str`` or an object whose
+    ``__eq__`` always says ``True`` cannot pass for the right value::
+
+        pages = plain(run.value, call=call)
+        assert sorted(pages) == expected, f"{call} returned ..."
+
+    ``AssertionError`` otherwise, naming the part that is not plain: "summarize(...)
+    returned a dict whose value at ['pages'] is a MyInt, not a plain int. ..."
+    """
+    __tracebackhide__ = True
+    if _returned_awaitable(value):
+        _close_coroutines(value)
+        raise AssertionError(
+            f"{call} returned {_brief(value)}: that is a coroutine or task, not its result. "
+            "Did you forget `await`?"
+        )
+    found = _misfit(value)
+    if found is not None:
+        raise _fail(found.message(call, value), found.hint)
+    return value
+
+
 # ----------------------------------------------------------------------- expectations
 
 
@@ -1159,34 +1422,44 @@ def _fail(message: str, hint: str = "") -> AssertionError:
 
 
 def expect_equal(actual: Any, expected: Any, *, call: str, hint: str = "") -> None:
-    """Check that ``call`` returned ``expected``.
+    """Check that ``call`` returned ``expected``: the same value, of exactly the same types.
 
-    ``AssertionError``: "fetch_all([0.2, 0.3, 0.1]) returned [...]; expected [...]. <hint>"
-    Without a hint, a likely mistake is suggested when one is obvious (a coroutine instead
-    of a value, the right values in the wrong order, a missing ``return``).
+    Every part of ``actual`` must have exactly the type of the matching part of ``expected``
+    (``list``, ``tuple``, ``dict`` and its keys, ``set``, ``str``, ``int``, ``float``,
+    ``bool``...): a subclass of ``str``, or an object whose ``__eq__`` always says ``True``,
+    is not the right value, and no method of the answer's objects is called to compare.
+    ``True`` is not ``1`` here, nor ``1`` ``1.0``. (A part of another type, such as a
+    ``Path``, must have exactly the expected part's type and is compared by its ``==``.)
+
+    ``AssertionError``: "fetch_all([0.2, 0.3, 0.1]) returned [...]; expected [...]. <hint>",
+    or "summarize(...) returned a dict whose value at ['pages'] is a MyInt, not a plain
+    int. ..." Without a hint, a likely mistake is suggested when one is obvious (a coroutine
+    instead of a value, the right values in the wrong order, a missing ``return``).
     """
     __tracebackhide__ = True
-    try:
-        if actual == expected:
-            return
-    except Exception:  # e.g. comparing arrays: fall through to the message
-        pass
+    misfit = None if _returned_awaitable(actual) else _misfit(actual, expected)
+    if misfit is None and _same(actual, expected):
+        return
+    if misfit is not None:
+        raise _fail(misfit.message(call, actual), misfit.hint)
+    message = f"{call} returned {_brief(actual)}; expected {_brief(expected)}."
+    if not _returned_awaitable(actual):
+        note = _kind_note(actual, expected)
+        message = f"{message} {note}" if note else message
     if not hint:
         hint = _equal_hint(actual, expected)
-    message = f"{call} returned {_brief(actual)}; expected {_brief(expected)}."
     _close_coroutines(actual)  # no "never awaited" warning on top of the message
     raise _fail(message, hint)
 
 
 def _equal_hint(actual: Any, expected: Any) -> str:
-    items = actual if isinstance(actual, list | tuple) else [actual]
-    if any(inspect.iscoroutine(x) or isinstance(x, asyncio.Future) for x in items):
+    if _returned_awaitable(actual):
         return "That is a coroutine or task, not its result: did you forget `await`?"
     if actual is None and expected is not None:
         return "Did you forget to `return` the result?"
-    if isinstance(actual, list | tuple) and isinstance(expected, list | tuple):
+    if type(actual) in (list, tuple) and type(actual) is type(expected):
         try:
-            if len(actual) == len(expected) and sorted(actual) == sorted(expected):
+            if len(actual) == len(expected) and _same(sorted(actual), sorted(expected)):
                 return (
                     "The right results in the wrong order: asyncio.gather() returns results "
                     "in the order of its arguments, as_completed() in the order they finish."
@@ -1213,16 +1486,20 @@ def expect_loop_time(
     __tracebackhide__ = True
     expected = _check_number("expected", expected, positive=False)
     tol = _check_number("tol", tol, positive=False)
-    if isinstance(run, VirtualRun):
+    if type(run) is VirtualRun:
         actual, call = run.loop_time, call or run.call
     elif isinstance(run, int | float) and not isinstance(run, bool):
-        actual, call = float(run), call or "the call"
+        actual, call = run, call or "the call"
     else:
         raise TypeError(f"expect_loop_time() needs a VirtualRun or a number, got {_brief(run)}")
+    if type(actual) not in (int, float):  # a subclass could lie in its arithmetic
+        raise AssertionError(f"{call}: its loop time is {_a(_type_name(type(actual)))}, not a "
+                             "plain number.")
+    actual = float(actual)
     if abs(actual - expected) <= tol:
         return
     message = f"{call} took {_seconds(actual)} s of loop time; expected {_seconds(expected)} s."
-    if isinstance(run, VirtualRun) and run.blocking:
+    if type(run) is VirtualRun and run.blocking:
         hint = f"{hint} It also {run.problems[0]}".strip()
     elif not hint:
         if actual > expected:
@@ -1239,7 +1516,7 @@ def expect_clean(run: VirtualRun, *, call: str | None = None) -> None:
     awaited it: ..."
     """
     __tracebackhide__ = True
-    if not isinstance(run, VirtualRun):
+    if type(run) is not VirtualRun:  # exactly: a subclass could hide the problems
         raise TypeError(
             f"expect_clean() needs the VirtualRun from run_virtual(), got {_brief(run)}"
         )
@@ -1261,13 +1538,17 @@ def expect_max_in_flight(observed: Any, expected: int, *, call: str, hint: str =
     in flight at once; expected 5. <hint>"
     """
     __tracebackhide__ = True
-    if isinstance(observed, InFlight):
+    if type(observed) is InFlight:
         value = observed.max
-    elif isinstance(observed, dict) and "max_in_flight" in observed:
+    elif type(observed) is dict and "max_in_flight" in observed:
         value = observed["max_in_flight"]
     else:
         value = observed
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
+        # an int subclass could say it equals anything
+        raise AssertionError(f"{call}: the number in flight is {_a(_type_name(type(value)))}, "
+                             "not a plain int.")
+    if type(value) is not int:
         raise TypeError(
             "expect_max_in_flight() needs a number, an InFlight probe or a stats() dict, "
             f"got {_brief(observed)}"

@@ -8,12 +8,14 @@ import contextlib
 import io
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import aiohttp
 import nbformat
@@ -27,6 +29,7 @@ from asynclab.testing import (
     expect_equal,
     expect_loop_time,
     expect_max_in_flight,
+    plain,
     run_virtual,
 )
 
@@ -796,6 +799,145 @@ def test_expect_equal_shortens_long_values():
     with pytest.raises(AssertionError) as info:
         expect_equal(list(range(1000)), [], call="f()")
     assert len(str(info.value)) < 200
+
+
+class MyInt(int):
+    pass
+
+
+class MyStr(str):
+    pass
+
+
+class Liar:
+    """Says it equals anything; counts how often it was asked."""
+
+    asked = 0
+
+    def __eq__(self, other):
+        Liar.asked += 1
+        return True
+
+    __hash__ = object.__hash__
+
+
+class LyingList(list):
+    def __eq__(self, other):
+        Liar.asked += 1
+        return True
+
+    def __iter__(self):
+        Liar.asked += 1
+        return iter(["a", "b"])
+
+
+MISFIT_HINT = "Build the result from plain built-in values"
+
+
+def test_expect_equal_rejects_look_alikes_and_never_asks_them():
+    Liar.asked = 0
+    cases = [
+        (Liar(), ["a", "b"], "f() returned a Liar, not a plain list."),
+        (LyingList(["a", "b"]), ["a", "b"], "f() returned a LyingList, not a plain list."),
+        ([MyStr("a"), "b"], ["a", "b"],
+         "f() returned a list whose value at [0] is a MyStr, not a plain str."),
+        (("a", Liar()), ("a", "b"),
+         "f() returned a tuple whose value at [1] is a Liar, not a plain str."),
+        ({"pages": MyInt(3), "links": []}, {"pages": 3, "links": []},
+         "f() returned a dict whose value at ['pages'] is a MyInt, not a plain int."),
+        ({"a": [1, {"b": MyStr("x")}]}, {"a": [1, {"b": "x"}]},
+         "f() returned a dict whose value at ['a'][1]['b'] is a MyStr, not a plain str."),
+        ({MyStr("k"): 1}, {"k": 1}, "f() returned a dict whose key 'k' is a MyStr, not a plain str."),
+        ({("a", MyStr("b")): 1}, {("a", "b"): 1},
+         "f() returned a dict whose key ('a', 'b'), at [1], is a MyStr, not a plain str."),
+        ({MyStr("k")}, {"k"}, "f() returned a set whose item 'k' is a MyStr, not a plain str."),
+        (["a", "b", Liar()], ["a", "b"],  # extra parts must be plain too
+         "f() returned a list whose value at [2] is a Liar, not a plain built-in value"),
+        ((MyStr("a"),), ["a"],  # another plain type, holding a look-alike
+         "f() returned a tuple whose value at [0] is a MyStr, not a plain str."),
+        ({1: Liar()}, {1: Path("/a")}, "f() returned a dict whose value at [1] is a Liar, not a "),
+    ]
+    for actual, expected, message in cases:
+        with pytest.raises(AssertionError) as info:
+            expect_equal(actual, expected, call="f()", hint="Not this hint.")
+        assert str(info.value).startswith(message), (message, str(info.value))
+        assert MISFIT_HINT in str(info.value)
+        assert "Not this hint" not in str(info.value)  # the type is the problem here
+    assert Liar.asked == 0
+
+
+def test_expect_equal_compares_exact_types():
+    with pytest.raises(AssertionError) as info:
+        expect_equal([True, 2], [1, 2], call="f()")
+    assert str(info.value) == (
+        "f() returned [True, 2]; expected [1, 2]. At [0], True is a bool, not an int: "
+        "here True is not 1."
+    )
+    with pytest.raises(AssertionError, match=r"^f\(\) returned 1; expected True\. 1 is an int, "
+                       r"not a bool: here 1 is not True\.$"):
+        expect_equal(1, True, call="f()")
+    with pytest.raises(AssertionError, match=r"At \['total'\], 2 is an int, not a float"):
+        expect_equal({"total": 2}, {"total": 2.0}, call="f()")
+    with pytest.raises(AssertionError, match=r"\(1, 2\) is a tuple, not a list\.$"):
+        expect_equal((1, 2), [1, 2], call="f()")
+    with pytest.raises(AssertionError, match=re.escape("returned {1: 'x'}; expected {True: 'x'}")):
+        expect_equal({1: "x"}, {True: "x"}, call="f()")
+    with pytest.raises(AssertionError, match=re.escape("returned {1}; expected {1.0}.")):
+        expect_equal({1}, {1.0}, call="f()")
+    with pytest.raises(AssertionError, match="returned '/a'; expected PosixPath"):
+        expect_equal("/a", Path("/a"), call="f()")
+    with silent():  # the same values and types pass, a type the test expects included
+        expect_equal(
+            {"a": [1, 2.5, (True, None)], ("k", 1): {b"x", frozenset({3})}, 2: Path("/a")},
+            {"a": [1, 2.5, (True, None)], ("k", 1): {b"x", frozenset({3})}, 2: Path("/a")},
+            call="f()",
+        )
+        expect_equal([float("nan")], [float("nan")], call="f()")
+
+
+def test_plain_checks_every_level_and_returns_the_value():
+    value = {"a": [1, (2, "x")], "b": {1.5}, "c": None}
+    assert plain(value, call="g()") is value
+    with pytest.raises(AssertionError) as info:
+        plain({"n": MyInt(1)}, call="summarize(pages)")
+    assert str(info.value).startswith(
+        "summarize(pages) returned a dict whose value at ['n'] is a MyInt, not a plain int. "
+        + MISFIT_HINT
+    )
+    with pytest.raises(AssertionError, match="returned a Liar, not a plain built-in value"):
+        plain(Liar(), call="g()")
+    loop = []
+    loop.append(loop)
+    with pytest.raises(AssertionError, match=r"returned a list nested more than 100 levels "
+                       r"deep \(does it contain itself\?\)\.$"):
+        plain(loop, call="g()")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the coroutine is closed: no "never awaited"
+        with pytest.raises(AssertionError, match="forget `await`"):
+            plain([fetch(1)], call="g()")
+
+
+def test_checker_inputs_of_lying_types_are_refused():
+    with pytest.raises(AssertionError, match=r"f\(\): the number in flight is a MyInt, not a "
+                       "plain int"):
+        expect_max_in_flight(MyInt(5), 5, call="f()")
+    with pytest.raises(AssertionError, match="is a MyInt, not a plain int"):
+        expect_max_in_flight({"max_in_flight": MyInt(5)}, 5, call="f()")
+
+    class MyFloat(float):
+        def __sub__(self, other):
+            return 0.0
+
+    with pytest.raises(AssertionError, match="its loop time is a MyFloat, not a plain number"):
+        expect_loop_time(MyFloat(9.0), 0.3, call="f()")
+
+    class CleanRun(VirtualRun):
+        @property
+        def problems(self):
+            return []
+
+    with pytest.raises(TypeError, match="needs the VirtualRun"):
+        expect_clean(CleanRun(call="f()", leaked_tasks=["x"]))
 
 
 # -------------------------------------------------------------------- expect_loop_time
