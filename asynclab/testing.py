@@ -32,6 +32,10 @@ nothing at all. They compare plain built-in values of exactly the expected types
 subclass, or an object whose ``__eq__`` always says ``True``, is not the right answer, and
 ``True`` is not ``1``); :func:`plain` makes the same check before a test compares a value
 itself (``assert sorted(plain(run.value, call=call)) == ...``).
+
+A trace or profile function (``sys.settrace``, ``threading.settrace``...) sees every line of
+the checks and can change their variables: :func:`run_virtual` runs without any, and one
+installed by the answer (or left for new threads) is a problem that fails ``expect_clean``.
 """
 
 from __future__ import annotations
@@ -179,6 +183,9 @@ class VirtualRun:
     - ``unclosed_sessions``: aiohttp client sessions that were never closed.
     - ``threads_running``: calls handed to ``asyncio.to_thread()`` (or ``run_in_executor``)
       still running, in loop time, when the coroutine returned.
+    - ``tracing``: trace or profile functions installed during the run, or still set for
+      new threads (``"sys.settrace"``, ``"threading.setprofile"``...): such a function can
+      change the checker's variables, so it is not allowed in an exercise.
     - ``loop_errors``: anything else the event loop complained about.
     - ``warnings``: other warnings raised during the run (they are not shown on screen).
     - ``problems``: all of the above as plain sentences; empty for a clean run.
@@ -197,11 +204,17 @@ class VirtualRun:
     threads_running: int = 0
     loop_errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    tracing: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
         """One sentence per mistake found (each starts with a verb: "blocked ...")."""
         found: list[str] = []
+        for how in self.tracing:
+            what = "a profile function" if "profile" in how else "a trace function"
+            if how.startswith("sys.monitoring"):
+                what = "a monitoring tool"
+            found.append(f"installed {what} ({how}): not allowed in an exercise.")
         for where, seconds in self.blocking:
             found.append(
                 f"blocked the event loop for {seconds:.2f} s in {where} (real time passed "
@@ -371,7 +384,7 @@ class _Job:
     """One call handed to an executor during a run, and what the loop knows of it."""
 
     __slots__ = ("seq", "pool", "func", "args", "future", "cfuture", "start_us", "t0",
-                 "queued0", "tid", "seconds", "due_us")
+                 "queued0", "tid", "seconds", "due_us", "tracing")
 
     def __init__(self, seq: int, pool: _Pool, func: Any, args: tuple[Any, ...],
                  future: asyncio.Future[Any]) -> None:
@@ -383,6 +396,7 @@ class _Job:
         self.tid = 0  # its thread (native id)
         self.seconds: float | None = None  # how long it took, once it has ended
         self.due_us: int | None = None  # loop time its result is delivered
+        self.tracing: list[str] = []  # trace functions its call left in its thread
 
     def progress(self) -> float | None:
         """A lower bound of the seconds it will have taken; None if that cannot be told now."""
@@ -415,6 +429,7 @@ def _timed_call(job: _Job, func: Any, args: tuple[Any, ...]) -> Any:
             os.close(fd)
         if queued0 is not None and queued1 is not None:
             seconds -= queued1 - queued0
+        job.tracing = _stop_tracing()  # the next job in this thread starts without them
         job.seconds = max(0.0, seconds)
 
 
@@ -465,6 +480,7 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
         self._al_running: set[_Job] = set()  # started and not ended, in real time
         self._al_ended: list[_Job] = []  # ended in real time, result not delivered yet
         self._al_jobs = 0
+        self._al_tracing: set[str] = set()  # trace functions left in executor threads
 
     def close(self) -> None:
         fd, self._al_sched_fd = self._al_sched_fd, None
@@ -554,6 +570,7 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
 
     def _al_ended_job(self, job: _Job) -> None:
         self._al_running.discard(job)
+        self._al_tracing.update(job.tracing)
         due = job.start_us + _quanta_us(job.seconds or 0.0)
         job.due_us = max(due, _us(self.time()))  # never in the past (the clock waited)
         self._al_ended.append(job)
@@ -720,6 +737,7 @@ class _State:
         self.blocking: list[tuple[str, float]] = []
         self.still_in_threads = 0
         self.abandoned = False
+        self.tracing: list[str] = []
 
 
 def _task_name(task: asyncio.Task[Any]) -> str:
@@ -756,6 +774,41 @@ def _collect_garbage() -> None:
         gc.collect()
 
 
+def _stop_tracing() -> list[str]:
+    """Remove this thread's trace and profile functions; say which were set. Such a function
+    sees every line the checker runs and can rewrite its variables."""
+    found = []
+    if sys.gettrace() is not None:
+        found.append("sys.settrace")
+        sys.settrace(None)
+    if sys.getprofile() is not None:
+        found.append("sys.setprofile")
+        sys.setprofile(None)
+    frame = sys._getframe(1)
+    while frame is not None:  # a frame's own tracer, set before tracing was switched off
+        frame.f_trace = None
+        frame = frame.f_back
+    return found
+
+
+def _tracing_for_threads() -> list[str]:
+    """Trace and profile functions that every new thread gets (``threading.settrace``)."""
+    found = []
+    if threading.gettrace() is not None:
+        found.append("threading.settrace")
+    if threading.getprofile() is not None:
+        found.append("threading.setprofile")
+    return found
+
+
+def _monitoring_tools() -> set[int]:
+    """The sys.monitoring tools registered (Python 3.12+): ids in use."""
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is None:
+        return set()
+    return {i for i in range(6) if monitoring.get_tool(i) is not None}
+
+
 def _worker(
     state: _State,
     capture: _Capture,
@@ -767,6 +820,7 @@ def _worker(
 ) -> None:
     """Body of the worker thread: run func on a fresh virtual-time loop, then clean up."""
     capture.thread_id = threading.get_ident()
+    _stop_tracing()  # none was handed over (see run_virtual); none is left from before
 
     def on_gc(phase: str, info: dict[str, Any], _start: list[float] = [0.0]) -> None:  # noqa: B006
         if threading.get_ident() != capture.thread_id:
@@ -816,6 +870,8 @@ def _worker(
             state.value = loop.run_until_complete(main())
         except BaseException as exc:  # the student's own exception, re-raised by the caller
             state.error = _trim_traceback(exc)
+        state.tracing += _stop_tracing()  # before any more of the checker runs here
+        state.tracing += sorted(loop._al_tracing)  # ... and in the executors' threads
         if state.abandoned:
             return
         _clean_up(state, loop)
@@ -995,6 +1051,12 @@ def run_virtual(
     # Objects from before the run are set aside: the run's final garbage collection is then
     # quick, and older garbage is not blamed on this run.
     gc.freeze()
+    monitoring = _monitoring_tools()
+    # No trace or profile function for the threads of the run (set by threading.settrace,
+    # one would see the checker's first lines): put back after it, and reported.
+    trace, profile = threading.gettrace(), threading.getprofile()
+    threading.settrace(None)  # type: ignore[arg-type]
+    threading.setprofile(None)  # type: ignore[arg-type]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
@@ -1015,6 +1077,9 @@ def run_virtual(
                     "the kernel if the notebook gets slow.)"
                 ) from None
     finally:
+        state.tracing += _tracing_for_threads()  # set by the answer during the run
+        threading.settrace(trace)  # type: ignore[arg-type]
+        threading.setprofile(profile)  # type: ignore[arg-type]
         gc.unfreeze()
         capture.active = False
         sys.unraisablehook = capture._previous_hook
@@ -1050,6 +1115,8 @@ def run_virtual(
         text for category, text in capture.warnings if _UNCLOSED_SESSION.search(text)
     ]
     loop_errors = state.loop_errors + capture.unraisable + capture.log
+    tracing = list(dict.fromkeys(state.tracing + _tracing_for_threads()))
+    tracing += [f"sys.monitoring, tool {tool}" for tool in _monitoring_tools() - monitoring]
     return VirtualRun(
         call=call,
         value=state.value,
@@ -1062,6 +1129,7 @@ def run_virtual(
         leaked_tasks=state.leaked,
         unclosed_sessions=unclosed,
         threads_running=state.still_in_threads,
+        tracing=tracing,
         loop_errors=loop_errors,
         warnings=other_warnings,
     )

@@ -654,6 +654,91 @@ def test_thread_still_running_after_return_is_reported_and_not_waited_for():
     assert "left a call handed to asyncio.to_thread() still running" in run.problems[1]
 
 
+def test_a_trace_function_for_new_threads_never_sees_the_checker():
+    seen = []
+
+    def tracer(frame, event, arg):
+        seen.append(frame.f_code.co_name)
+        return tracer
+
+    threading.settrace(tracer)
+    try:
+        run = run_virtual(fetch_all_gather, [0.1, 0.2])
+        assert threading.gettrace() is tracer  # left as it was, and reported
+    finally:
+        threading.settrace(None)
+    assert seen == []
+    assert run.value == [0.1, 0.2]
+    assert run.tracing == ["threading.settrace"]
+    with pytest.raises(AssertionError) as info:
+        expect_clean(run)
+    assert str(info.value) == (
+        "fetch_all_gather([0.1, 0.2]) installed a trace function (threading.settrace): not "
+        "allowed in an exercise."
+    )
+    assert run_virtual(fetch_all_gather, [0.1]).problems == []
+
+
+def test_a_trace_function_installed_by_the_answer_is_reported_and_removed():
+    seen = set()
+
+    def tracer(frame, event, arg):
+        seen.add(frame.f_code.co_name)
+        return tracer
+
+    async def sneaky():
+        sys.settrace(tracer)
+        sys.setprofile(tracer)
+        await asyncio.sleep(0.1)
+        return "done"
+
+    run = run_virtual(sneaky)
+    assert sys.gettrace() is None and sys.getprofile() is None  # this thread untouched
+    assert run.value == "done"
+    assert run.loop_time == 0.1
+    assert run.tracing == ["sys.settrace", "sys.setprofile"]
+    assert run.problems == [
+        "installed a trace function (sys.settrace): not allowed in an exercise.",
+        "installed a profile function (sys.setprofile): not allowed in an exercise.",
+    ]
+    assert "sneaky" in seen  # it did trace the run ...
+    assert not seen & {"_clean_up", "_collect_garbage"}  # ... not the checks after it
+    with pytest.raises(AssertionError, match=r"^sneaky\(\) has 2 problems: \(1\) installed a "
+                       r"trace function \(sys.settrace\)"):
+        expect_clean(run)
+
+
+def test_trace_functions_in_executor_threads_are_reported_and_removed():
+    seen = []
+
+    def tracer(frame, event, arg):
+        seen.append(frame.f_code.co_name)
+        return tracer
+
+    async def in_a_thread():
+        await asyncio.to_thread(sys.settrace, tracer)  # left in that thread
+        seen.clear()
+        return await threads_in_turn([0.1] * 3)  # in the same thread, one after another
+
+    run = run_virtual(in_a_thread)
+    assert (run.value, run.loop_time) == ([0.1] * 3, 0.3)
+    assert run.tracing == ["sys.settrace"]
+    assert seen == []  # removed when the call that set it ended
+
+    async def for_new_threads():
+        await asyncio.to_thread(threading.settrace, tracer)
+        return await threads_at_once([0.1] * 3)
+
+    try:
+        run = run_virtual(for_new_threads)
+        assert threading.gettrace() is None  # put back as it was before the run
+    finally:
+        threading.settrace(None)
+    assert (run.value, run.loop_time) == ([0.1] * 3, 0.1)
+    # the new threads of the run got it, and each call left it in its thread
+    assert run.tracing == ["sys.settrace", "threading.settrace"]
+
+
 def test_clean_run_writes_nothing_to_stderr():
     out = io.StringIO()
     with silent(), contextlib.redirect_stdout(out):
