@@ -154,7 +154,9 @@ def _describe_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
 
 def _check_number(name: str, value: Any, *, positive: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    # Exactly int or float: a subclass (a student's "predicted seconds", say) could lie in
+    # its comparisons and arithmetic.
+    if type(value) not in (int, float) or math.isnan(value):
         raise TypeError(f"{name} must be a number, got {value!r}")
     if positive and value <= 0:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")

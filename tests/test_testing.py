@@ -1015,6 +1015,8 @@ def test_checker_inputs_of_lying_types_are_refused():
 
     with pytest.raises(AssertionError, match="its loop time is a MyFloat, not a plain number"):
         expect_loop_time(MyFloat(9.0), 0.3, call="f()")
+    with pytest.raises(TypeError, match="expected must be a number"):  # a predicted figure
+        expect_loop_time(0.3, MyFloat(9.0), call="f()")
 
     class CleanRun(VirtualRun):
         @property
