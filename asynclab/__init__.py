@@ -14,6 +14,7 @@ from .testing import (
     expect_equal,
     expect_loop_time,
     expect_max_in_flight,
+    plain,
     run_virtual,
 )
 from .timeline import Timeline, compare
@@ -29,5 +30,6 @@ __all__ = [
     "expect_equal",
     "expect_loop_time",
     "expect_max_in_flight",
+    "plain",
     "run_virtual",
 ]

@@ -13,6 +13,11 @@ your code would have taken, and whether your awaits ran one after another or sid
                      hint="the three waits should overlap: asyncio.gather()?")
     expect_clean(run, call="fetch_all([0.2, 0.3, 0.1])")
 
+Work handed to threads (``asyncio.to_thread``, ``loop.run_in_executor``) runs for real, and
+takes the loop time the thread measured for itself, rounded down to whole hundredths of a
+second (:data:`TIME_QUANTUM`): ``await asyncio.to_thread(time.sleep, 0.2)`` takes exactly
+0.2 s of loop time, even on a busy machine (the time a thread waits for a CPU is not counted).
+
 Besides the result and the loop time, a run records the usual asyncio mistakes: blocking
 calls such as ``time.sleep()`` inside a coroutine, coroutines that were never awaited, task
 exceptions nobody looked at, tasks still running when your function returned, and aiohttp
@@ -23,12 +28,20 @@ can check that a semaphore really limits the concurrency.
 
 The ``expect_*`` helpers raise ``AssertionError`` with a short message that names the call,
 what was expected, what happened, and the likely mistake. When a check passes they print
-nothing at all.
+nothing at all. They compare plain built-in values of exactly the expected types (a ``str``
+subclass, or an object whose ``__eq__`` always says ``True``, is not the right answer, and
+``True`` is not ``1``); :func:`plain` makes the same check before a test compares a value
+itself (``assert sorted(plain(run.value, call=call)) == ...``).
+
+A trace or profile function (``sys.settrace``, ``threading.settrace``...) sees every line of
+the checks and can change their variables: :func:`run_virtual` runs without any, and one
+installed by the answer (or left for new threads) is a problem that fails ``expect_clean``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import functools
 import gc
@@ -50,12 +63,14 @@ from typing import Any
 import looptime
 
 __all__ = [
+    "TIME_QUANTUM",
     "InFlight",
     "VirtualRun",
     "expect_clean",
     "expect_equal",
     "expect_loop_time",
     "expect_max_in_flight",
+    "plain",
     "run_virtual",
 ]
 
@@ -67,8 +82,28 @@ _perf_counter = time.perf_counter
 BLOCKING_THRESHOLD = 0.05
 #: Single steps shorter than this (real seconds) are never counted as blocking.
 _STEP_THRESHOLD = 0.01
-#: While a worker thread (``asyncio.to_thread``) runs, the virtual clock follows the real
-#: clock in steps of this size (seconds).
+#: The course's quantum of time (seconds). Work handed to a thread or a process
+#: (``asyncio.to_thread``, ``loop.run_in_executor``) takes the loop time it measured, rounded
+#: *down* to a whole number of quanta: ``to_thread(time.sleep, 0.1)`` takes exactly 0.1 s.
+#: Rounded down, because what a thread measures is its work plus costs that only ever add
+#: time (waking up, taking the GIL back); the time it spent waiting for a CPU is taken off
+#: (Linux's scheduler statistics). Those costs stay far below one quantum: on a 2-core machine
+#: with two CPU hogs on the thread's own core, ``time.sleep(0.1)`` in a thread measured
+#: 0.1 s + at most 0.2 ms (its real time went up to 0.12 s). 0.01 s is also the finest step of
+#: the course's delays (0.05-0.5 s), so each of them is a whole number of quanta.
+TIME_QUANTUM = 0.01
+#: A measured duration this close (seconds) below a whole number of quanta counts as reaching
+#: it: it absorbs the rounding of floating-point seconds and of the clocks read in a thread.
+_QUANTUM_SLACK = 0.0005
+#: How many threads the run's default executor (``asyncio.to_thread``) has, on every machine.
+#: Python's own default depends on the number of CPUs (``min(32, cpus + 4)``): fixed here, so a
+#: figure such as "ten calls at once take 0.1 s" is the same on every machine.
+_DEFAULT_THREADS = 32
+#: While a job runs in a thread whose progress cannot be told (it is running or waiting for a
+#: CPU), the loop looks again after this many real seconds before letting a timer fire.
+_POLL = 0.005
+#: With no timer at all and nothing to run (waiting for outside I/O, not for executor jobs),
+#: the virtual clock follows the real clock in steps of this size (seconds).
 _IDLE_STEP = 0.01
 #: How long (loop time) leaked tasks and async generators get to finish after cancellation.
 _CLEANUP_TIMEOUT = 1.0
@@ -119,7 +154,9 @@ def _describe_call(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
 
 
 def _check_number(name: str, value: Any, *, positive: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+    # Exactly int or float: a subclass (a student's "predicted seconds", say) could lie in
+    # its comparisons and arithmetic.
+    if type(value) not in (int, float) or math.isnan(value):
         raise TypeError(f"{name} must be a number, got {value!r}")
     if positive and value <= 0:
         raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
@@ -146,7 +183,11 @@ class VirtualRun:
     - ``unretrieved``: task exceptions that nobody awaited or looked at.
     - ``leaked_tasks``: tasks still running when the coroutine returned (they were cancelled).
     - ``unclosed_sessions``: aiohttp client sessions that were never closed.
-    - ``threads_running``: calls handed to ``asyncio.to_thread()`` still running afterwards.
+    - ``threads_running``: calls handed to ``asyncio.to_thread()`` (or ``run_in_executor``)
+      still running, in loop time, when the coroutine returned.
+    - ``tracing``: trace or profile functions installed during the run, or still set for
+      new threads (``"sys.settrace"``, ``"threading.setprofile"``...): such a function can
+      change the checker's variables, so it is not allowed in an exercise.
     - ``loop_errors``: anything else the event loop complained about.
     - ``warnings``: other warnings raised during the run (they are not shown on screen).
     - ``problems``: all of the above as plain sentences; empty for a clean run.
@@ -165,11 +206,17 @@ class VirtualRun:
     threads_running: int = 0
     loop_errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    tracing: list[str] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
         """One sentence per mistake found (each starts with a verb: "blocked ...")."""
         found: list[str] = []
+        for how in self.tracing:
+            what = "a profile function" if "profile" in how else "a trace function"
+            if how.startswith("sys.monitoring"):
+                what = "a monitoring tool"
+            found.append(f"installed {what} ({how}): not allowed in an exercise.")
         for where, seconds in self.blocking:
             found.append(
                 f"blocked the event loop for {seconds:.2f} s in {where} (real time passed "
@@ -292,12 +339,150 @@ class _TimedHandle(asyncio.Handle):
                 loop._al_note_slow_step(self._callback, spent)
 
 
+def _us(seconds: float) -> int:
+    """Seconds as whole microseconds, the resolution of the virtual clock."""
+    return round(seconds * 1_000_000)
+
+
+_QUANTUM_US = _us(TIME_QUANTUM)
+
+
+def _quanta_us(seconds: float) -> int:
+    """A measured duration as loop time (microseconds): rounded down to whole quanta."""
+    return max(0, math.floor((seconds + _QUANTUM_SLACK) / TIME_QUANTUM)) * _QUANTUM_US
+
+
+def _read_proc(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 512)
+    finally:
+        os.close(fd)
+
+
+def _thread_progress(tid: int, t0: float, queued0: float) -> float | None:
+    """How long the thread ``tid`` has worked since ``t0`` (real time less the time it spent
+    waiting for a CPU), as a lower bound of what it will measure at the end; None when it
+    cannot be told now: it is running, or ready and maybe waiting for a CPU (that wait is
+    only counted once it ends)."""
+    task = f"/proc/self/task/{tid}/"
+    try:
+        before = _read_proc(task + "schedstat")
+        state = _read_proc(task + "stat").rpartition(b")")[2].split()[:1]
+        now = _perf_counter()
+        state += _read_proc(task + "stat").rpartition(b")")[2].split()[:1]
+        after = _read_proc(task + "schedstat")
+        queued = int(before.split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+    # Asleep (or waiting for a lock, the GIL, I/O) before and after `now`, and not woken up
+    # in between (the counters did not move): no wait for a CPU was under way at `now`.
+    if before != after or len(state) != 2 or not set(state) <= {b"S", b"D"}:
+        return None
+    return now - t0 - (queued - queued0)
+
+
+class _Job:
+    """One call handed to an executor during a run, and what the loop knows of it."""
+
+    __slots__ = ("seq", "pool", "func", "args", "future", "cfuture", "start_us", "t0",
+                 "queued0", "tid", "seconds", "due_us", "tracing")
+
+    def __init__(self, seq: int, pool: _Pool, func: Any, args: tuple[Any, ...],
+                 future: asyncio.Future[Any]) -> None:
+        self.seq, self.pool, self.func, self.args, self.future = seq, pool, func, args, future
+        self.cfuture: concurrent.futures.Future[Any] | None = None
+        self.start_us = 0  # loop time it started (microseconds)
+        self.t0: float | None = None  # real time it started, in its thread or from the loop
+        self.queued0: float | None = None  # its thread's time spent waiting for a CPU then
+        self.tid = 0  # its thread (native id)
+        self.seconds: float | None = None  # how long it took, once it has ended
+        self.due_us: int | None = None  # loop time its result is delivered
+        self.tracing: list[str] = []  # trace functions its call left in its thread
+
+    def progress(self) -> float | None:
+        """A lower bound of the seconds it will have taken; None if that cannot be told now."""
+        if self.seconds is not None:
+            return self.seconds
+        t0 = self.t0
+        if t0 is None:
+            return 0.0  # not started yet
+        if self.queued0 is None:  # measured in real time only (from the loop, or not Linux)
+            return _perf_counter() - t0
+        return _thread_progress(self.tid, t0, self.queued0)
+
+
+def _timed_call(job: _Job, func: Any, args: tuple[Any, ...]) -> Any:
+    """Run ``func(*args)`` in an executor's thread and measure how long it took there: real
+    time less the time this thread spent waiting for a CPU (on a busy machine other
+    programs run meanwhile). Clocks are read so that any error only adds time."""
+    fd = _open_schedstat()
+    t0 = _perf_counter()
+    queued0 = _runqueue_seconds(fd)
+    job.tid = threading.get_native_id()
+    job.queued0 = queued0
+    job.t0 = t0  # last: once the loop sees t0, queued0 and tid are set
+    try:
+        return func(*args)
+    finally:
+        queued1 = _runqueue_seconds(fd)
+        seconds = _perf_counter() - t0
+        if fd is not None:
+            os.close(fd)
+        if queued0 is not None and queued1 is not None:
+            seconds -= queued1 - queued0
+        job.tracing = _stop_tracing()  # the next job in this thread starts without them
+        job.seconds = max(0.0, seconds)
+
+
+_INTERPRETER_POOL = getattr(concurrent.futures, "InterpreterPoolExecutor", ())
+
+
+class _Pool:
+    """An executor used during a run, with as many slots as it has workers: a job waits
+    for a free slot in loop time, so a pool of one worker runs its jobs one after another
+    in loop time too, whatever the order real threads happen to pick them up."""
+
+    __slots__ = ("executor", "capacity", "busy", "waiting", "in_thread")
+
+    def __init__(self, executor: concurrent.futures.Executor) -> None:
+        self.executor = executor
+        workers = getattr(executor, "_max_workers", None)
+        self.capacity = workers if type(workers) is int and workers > 0 else None
+        self.busy = 0
+        self.waiting: collections.deque[_Job] = collections.deque()
+        # Threads of this process measure their own time; a process (or an unknown kind of
+        # executor) is measured from the loop, from submission to result.
+        self.in_thread = isinstance(executor, concurrent.futures.ThreadPoolExecutor) and (
+            not isinstance(executor, _INTERPRETER_POOL)
+        )
+
+
 class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
-    """A looptime event loop that also times every callback in real time."""
+    """A looptime event loop that also times every callback in real time, and that runs
+    executor jobs (``asyncio.to_thread``, ``run_in_executor``) on the virtual clock.
+
+    A job runs in a real thread (or process) and measures its own duration; its result is
+    delivered at loop time ``start + duration`` (rounded down to whole quanta, see
+    :data:`TIME_QUANTUM`). While jobs run, the clock moves to the next timer only once every
+    running job has certainly lasted that long, so events keep their order in loop time.
+    """
 
     _al_gc_seconds = 0.0
     _al_main_name = "the coroutine"
     _al_sched_fd: int | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # looptime has replaced the selector's select(); ours decides when to use it.
+        self._al_looptime_select = self._selector.select
+        self._al_real_select = functools.partial(type(self._selector).select, self._selector)
+        self._selector.select = self._al_select  # type: ignore[method-assign]
+        self._al_pools: dict[int, _Pool] = {}
+        self._al_running: set[_Job] = set()  # started and not ended, in real time
+        self._al_ended: list[_Job] = []  # ended in real time, result not delivered yet
+        self._al_jobs = 0
+        self._al_tracing: set[str] = set()  # trace functions left in executor threads
 
     def close(self) -> None:
         fd, self._al_sched_fd = self._al_sched_fd, None
@@ -336,22 +521,150 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
             where += "()"
         self._al_slow[where] = self._al_slow.get(where, 0.0) + seconds
 
+    # ------------------------------------------------------------- executor jobs
+
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future[Any]:
+        """asyncio's ``run_in_executor``, on the virtual clock (see the class docstring)."""
+        self._check_closed()
+        if self._debug:
+            self._check_callback(func, "run_in_executor")
+        if executor is None:
+            executor = self._default_executor
+            check = getattr(self, "_check_default_executor", None)
+            if check is not None:  # raises once shutdown_default_executor() was called
+                check()
+            if executor is None:
+                executor = self._default_executor = _Executor()
+        pool = self._al_pools.get(id(executor))
+        if pool is None or pool.executor is not executor:
+            pool = self._al_pools[id(executor)] = _Pool(executor)
+        self._al_jobs += 1
+        job = _Job(self._al_jobs, pool, func, args, self.create_future())
+        job.future.add_done_callback(functools.partial(self._al_forget, job))
+        if pool.capacity is None or pool.busy < pool.capacity:
+            self._al_start(job)  # an executor that refuses it raises here, as in asyncio
+        else:
+            pool.waiting.append(job)
+        return job.future
+
+    def _al_start(self, job: _Job) -> None:
+        """Hand the job to its executor now (the loop time it starts)."""
+        pool = job.pool
+        job.start_us = _us(self.time())
+        if pool.in_thread:
+            cfuture = pool.executor.submit(_timed_call, job, job.func, job.args)
+        else:
+            job.t0 = _perf_counter()
+            cfuture = pool.executor.submit(job.func, *job.args)
+        pool.busy += 1
+        job.cfuture = cfuture
+        self._al_running.add(job)
+        cfuture.add_done_callback(functools.partial(self._al_ended_threadsafe, job))
+
+    def _al_ended_threadsafe(self, job: _Job, cfuture: concurrent.futures.Future[Any]) -> None:
+        # In the executor's thread (or in whichever thread cancelled the job).
+        if job.seconds is None:
+            job.seconds = 0.0 if job.t0 is None else max(0.0, _perf_counter() - job.t0)
+        try:
+            self.call_soon_threadsafe(self._al_ended_job, job)
+        except RuntimeError:  # the loop is closed: nobody waits for it any more
+            pass
+
+    def _al_ended_job(self, job: _Job) -> None:
+        self._al_running.discard(job)
+        self._al_tracing.update(job.tracing)
+        due = job.start_us + _quanta_us(job.seconds or 0.0)
+        job.due_us = max(due, _us(self.time()))  # never in the past (the clock waited)
+        self._al_ended.append(job)
+        self.call_at(job.due_us / 1_000_000, self.call_soon, self._al_deliver)
+
+    def _al_deliver(self) -> None:
+        """Deliver the results due now, in the order the jobs were submitted. (Scheduled with
+        call_soon from the timer: at one loop time, timers set by coroutines go first.)"""
+        now = _us(self.time())
+        due = sorted((j for j in self._al_ended if j.due_us <= now), key=lambda j: j.seq)
+        if not due:
+            return
+        self._al_ended = [j for j in self._al_ended if j.due_us > now]
+        for job in due:
+            job.pool.busy -= 1
+            future, cfuture = job.future, job.cfuture
+            if future.done() or cfuture is None:
+                continue
+            if cfuture.cancelled():
+                future.cancel()
+                continue
+            exc = cfuture.exception()
+            if exc is None:
+                future.set_result(cfuture.result())
+            elif isinstance(exc, concurrent.futures.CancelledError):
+                future.set_exception(asyncio.CancelledError(*exc.args))
+            else:
+                future.set_exception(exc)
+        for job in due:
+            self._al_start_waiting(job.pool)
+
+    def _al_start_waiting(self, pool: _Pool) -> None:
+        while pool.waiting and (pool.capacity is None or pool.busy < pool.capacity):
+            job = pool.waiting.popleft()
+            if job.future.done():
+                continue
+            try:
+                self._al_start(job)
+            except Exception as exc:  # e.g. the executor was shut down meanwhile
+                job.future.set_exception(exc)
+
+    def _al_forget(self, job: _Job, future: asyncio.Future[Any]) -> None:
+        """The awaiting side gave up (cancelled): a job not started is dropped; a running one
+        is asked to cancel (a thread cannot be stopped) and keeps its slot until it ends."""
+        if not future.cancelled():
+            return
+        if job.cfuture is None:
+            try:
+                job.pool.waiting.remove(job)
+            except ValueError:
+                pass
+        else:
+            job.cfuture.cancel()
+
+    def _al_threads_busy(self) -> int:
+        """Jobs started and not delivered: in loop time, still running in a thread."""
+        return len(self._al_running) + len(self._al_ended)
+
+    def _al_select(self, timeout: float | None) -> list[tuple[Any, Any]]:
+        if not self._al_running or (timeout is not None and timeout <= 0):
+            return self._al_looptime_select(timeout)
+        if timeout is None:  # nothing scheduled: wait for a job (or anything) in real time
+            return self._al_real_select(None)
+        wait = self._al_hold(timeout)
+        if wait is None:
+            return self._al_looptime_select(timeout)  # it moves the clock to the timer
+        return self._al_real_select(wait)
+
+    def _al_hold(self, timeout: float) -> float | None:
+        """None if the clock may move ``timeout`` on, to the next timer: every running job has
+        certainly lasted that long in loop time (its result will come at that time or later,
+        after the timer). Else the real seconds to wait before looking again."""
+        target = _us(self.time() + timeout)
+        wait = 0.0
+        for job in list(self._al_running):
+            lasted = job.progress()
+            if lasted is None:
+                wait = max(wait, _POLL)
+                continue
+            needed = target - job.start_us
+            if _quanta_us(lasted) >= needed:
+                continue
+            quanta = -(-needed // _QUANTUM_US)
+            wait = max(wait, quanta * TIME_QUANTUM - _QUANTUM_SLACK - lasted, _POLL / 5)
+        return wait or None
+
 
 class _Executor(concurrent.futures.ThreadPoolExecutor):
-    """The run's default executor (``asyncio.to_thread``); remembers what it was given."""
+    """The run's default executor (``asyncio.to_thread``), the same size on every machine."""
 
     def __init__(self) -> None:
-        super().__init__(thread_name_prefix="asynclab-to_thread")
-        self.submitted: list[concurrent.futures.Future[Any]] = []
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
-        future = super().submit(fn, *args, **kwargs)
-        self.submitted.append(future)
-        return future
-
-    def busy(self) -> int:
-        """How many calls are still running in a thread (queued ones can be cancelled)."""
-        return sum(f.running() for f in self.submitted)
+        super().__init__(max_workers=_DEFAULT_THREADS, thread_name_prefix="asynclab-to_thread")
 
 
 # ------------------------------------------------------------------------ run_virtual
@@ -426,6 +739,7 @@ class _State:
         self.blocking: list[tuple[str, float]] = []
         self.still_in_threads = 0
         self.abandoned = False
+        self.tracing: list[str] = []
 
 
 def _task_name(task: asyncio.Task[Any]) -> str:
@@ -462,6 +776,41 @@ def _collect_garbage() -> None:
         gc.collect()
 
 
+def _stop_tracing() -> list[str]:
+    """Remove this thread's trace and profile functions; say which were set. Such a function
+    sees every line the checker runs and can rewrite its variables."""
+    found = []
+    if sys.gettrace() is not None:
+        found.append("sys.settrace")
+        sys.settrace(None)
+    if sys.getprofile() is not None:
+        found.append("sys.setprofile")
+        sys.setprofile(None)
+    frame = sys._getframe(1)
+    while frame is not None:  # a frame's own tracer, set before tracing was switched off
+        frame.f_trace = None
+        frame = frame.f_back
+    return found
+
+
+def _tracing_for_threads() -> list[str]:
+    """Trace and profile functions that every new thread gets (``threading.settrace``)."""
+    found = []
+    if threading.gettrace() is not None:
+        found.append("threading.settrace")
+    if threading.getprofile() is not None:
+        found.append("threading.setprofile")
+    return found
+
+
+def _monitoring_tools() -> set[int]:
+    """The sys.monitoring tools registered (Python 3.12+): ids in use."""
+    monitoring = getattr(sys, "monitoring", None)
+    if monitoring is None:
+        return set()
+    return {i for i in range(6) if monitoring.get_tool(i) is not None}
+
+
 def _worker(
     state: _State,
     capture: _Capture,
@@ -473,6 +822,7 @@ def _worker(
 ) -> None:
     """Body of the worker thread: run func on a fresh virtual-time loop, then clean up."""
     capture.thread_id = threading.get_ident()
+    _stop_tracing()  # none was handed over (see run_virtual); none is left from before
 
     def on_gc(phase: str, info: dict[str, Any], _start: list[float] = [0.0]) -> None:  # noqa: B006
         if threading.get_ident() != capture.thread_id:
@@ -494,7 +844,7 @@ def _worker(
 
         async def main() -> Any:
             state.task = loop._al_main_task = asyncio.current_task()
-            t0 = time.perf_counter()
+            t0 = _perf_counter()
             try:
                 awaitable = func(*args, **kwargs)
                 if not inspect.isawaitable(awaitable):
@@ -515,16 +865,18 @@ def _worker(
                 return value
             finally:
                 state.loop_time = round(loop.time(), 6)
-                state.real_time = time.perf_counter() - t0
+                state.real_time = _perf_counter() - t0
+                state.still_in_threads = loop._al_threads_busy()
 
         try:
             state.value = loop.run_until_complete(main())
         except BaseException as exc:  # the student's own exception, re-raised by the caller
             state.error = _trim_traceback(exc)
+        state.tracing += _stop_tracing()  # before any more of the checker runs here
+        state.tracing += sorted(loop._al_tracing)  # ... and in the executors' threads
         if state.abandoned:
             return
         _clean_up(state, loop)
-        state.still_in_threads = executor.busy()
         state.blocking = [
             (where, round(seconds, 3))
             for where, seconds in loop._al_slow.items()
@@ -534,7 +886,7 @@ def _worker(
         state.internal_error = exc
     finally:
         try:
-            idle = state.still_in_threads == 0 and not state.abandoned
+            idle = not state.abandoned and (loop is None or not loop._al_running)
             executor.shutdown(wait=idle, cancel_futures=True)
             if not state.abandoned:
                 _collect_garbage()  # finalizers report unawaited coroutines, sessions, tasks
@@ -602,9 +954,9 @@ def _not_awaitable_message(call: str, result: Any) -> str:
 def _close_coroutines(value: Any) -> list[str]:
     """Close coroutines returned by mistake (one level deep); return their names."""
     items: list[Any]
-    if isinstance(value, list | tuple | set | frozenset):
+    if type(value) in (list, tuple, set, frozenset):  # exact types: no method of theirs runs
         items = list(value)
-    elif isinstance(value, dict):
+    elif type(value) is dict:
         items = list(value.values())
     else:
         items = [value]
@@ -636,12 +988,25 @@ def run_virtual(
     the same sleeps one after another take 0.6 s.
 
     Made for pure asyncio code: ``sleep``, tasks, ``gather``, ``wait_for``/``timeout``,
-    locks, semaphores, events, queues. Work handed to ``asyncio.to_thread()`` runs in real
-    time and the virtual clock follows it (in 0.01 s steps). Real network I/O (aiohttp
-    requests) does not mix with a virtual clock: HTTP exercises run on the notebook's own
-    loop and are judged with the demo server's ``stats()``. Threads must hand work back
-    through ``to_thread``/``run_in_executor``; other threads calling
-    ``loop.call_soon_threadsafe`` are not waited for.
+    locks, semaphores, events, queues.
+
+    Work handed to ``asyncio.to_thread()`` or ``loop.run_in_executor()`` (the default
+    executor, or any executor passed to it, thread or process pool) runs for real, and is
+    timed in loop time exactly: a call that started at loop time ``t`` and worked ``d``
+    seconds (real time less the time its thread waited for a CPU, rounded down to whole
+    quanta of :data:`TIME_QUANTUM`, 0.01 s) delivers its result at loop time ``t + d``.
+    While such calls run, the clock waits for them in real time, and moves to a timer only
+    once they have certainly lasted that long, so timers and results come in the order they
+    would in real life; at the same loop time, timers go first. Calls started together run
+    together in real threads (``gather`` of 0.2 and 0.3 s takes 0.3 s); an executor with
+    ``max_workers=1`` runs them one after another (0.5 s). The default executor has 32
+    threads on every machine. Work in other processes is timed from the loop, from
+    submission to result, so it also counts the time the process waited for a CPU.
+
+    Real network I/O (aiohttp requests) does not mix with a virtual clock: HTTP exercises
+    run on the notebook's own loop and are judged with the demo server's ``stats()``.
+    Threads must hand work back through ``to_thread``/``run_in_executor``; other threads
+    calling ``loop.call_soon_threadsafe`` are not waited for.
 
     - ``func`` may be an ``async def`` function or anything that returns an awaitable. If
       it returns something else, ``TypeError`` says so ("did you forget `async def`?").
@@ -688,6 +1053,12 @@ def run_virtual(
     # Objects from before the run are set aside: the run's final garbage collection is then
     # quick, and older garbage is not blamed on this run.
     gc.freeze()
+    monitoring = _monitoring_tools()
+    # No trace or profile function for the threads of the run (set by threading.settrace,
+    # one would see the checker's first lines): put back after it, and reported.
+    trace, profile = threading.gettrace(), threading.getprofile()
+    threading.settrace(None)  # type: ignore[arg-type]
+    threading.setprofile(None)  # type: ignore[arg-type]
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
@@ -708,6 +1079,9 @@ def run_virtual(
                     "the kernel if the notebook gets slow.)"
                 ) from None
     finally:
+        state.tracing += _tracing_for_threads()  # set by the answer during the run
+        threading.settrace(trace)  # type: ignore[arg-type]
+        threading.setprofile(profile)  # type: ignore[arg-type]
         gc.unfreeze()
         capture.active = False
         sys.unraisablehook = capture._previous_hook
@@ -743,6 +1117,8 @@ def run_virtual(
         text for category, text in capture.warnings if _UNCLOSED_SESSION.search(text)
     ]
     loop_errors = state.loop_errors + capture.unraisable + capture.log
+    tracing = list(dict.fromkeys(state.tracing + _tracing_for_threads()))
+    tracing += [f"sys.monitoring, tool {tool}" for tool in _monitoring_tools() - monitoring]
     return VirtualRun(
         call=call,
         value=state.value,
@@ -755,6 +1131,7 @@ def run_virtual(
         leaked_tasks=state.leaked,
         unclosed_sessions=unclosed,
         threads_running=state.still_in_threads,
+        tracing=tracing,
         loop_errors=loop_errors,
         warnings=other_warnings,
     )
@@ -847,6 +1224,265 @@ class InFlight:
         return f"<InFlight current={self.current} max={self.max} entered={self.entered}>"
 
 
+# ------------------------------------------------------------------ plain built-in values
+
+#: The built-in types answers are compared as: exactly these, never a subclass.
+_PLAIN_TYPES = (list, tuple, dict, set, frozenset, str, int, float, bool, type(None), bytes)
+_PLAIN = frozenset(_PLAIN_TYPES)
+_PLAIN_WORDS = "a plain built-in value (list, tuple, dict, set, str, int, float, bool, None)"
+#: Deeper than this, a value is not looked into (a list that contains itself, say).
+_MAX_DEPTH = 100
+_MISSING = object()
+
+
+def _type_name(kind: type) -> str:
+    try:
+        name = type.__dict__["__name__"].__get__(kind)  # not a metaclass's own __name__
+    except Exception:
+        return "object"
+    return name if len(name) <= 40 else name[:37] + "..."
+
+
+def _a(noun: str) -> str:
+    """``"a list"``, ``"an int"``, ``"None"``."""
+    if noun in ("None", "NoneType"):
+        return "None"
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
+def _wanted(expected_type: type | None, actual_type: type) -> str:
+    """What the value should have been, for messages: "a plain int", "a PosixPath"..."""
+    if expected_type is None:  # anything plain: name the built-in type it pretends to be
+        mro = type.__dict__["__mro__"].__get__(actual_type)  # not a metaclass's own
+        expected_type = next((t for t in mro if t in _PLAIN), None)
+        if expected_type is None:
+            return _PLAIN_WORDS
+    if expected_type in _PLAIN:
+        return "None" if expected_type is type(None) else f"a plain {_type_name(expected_type)}"
+    return _a(_type_name(expected_type))
+
+
+@dataclass
+class _Misfit:
+    """A part of a value that is not of the type it must be (see :func:`_misfit`)."""
+
+    where: str  # "" for the value itself, else "value at [0]['pages']", "key 'x' in [2]"...
+    actual: type
+    wanted: str
+    too_deep: bool = False
+
+    @property
+    def hint(self) -> str:
+        return "" if self.too_deep else _MISFIT_HINT
+
+    def message(self, call: str, value: Any) -> str:
+        what = _a(_type_name(self.actual))
+        if self.too_deep:
+            outer = _a(_type_name(type(value)))
+            return (f"{call} returned {outer} nested more than {_MAX_DEPTH} levels deep "
+                    "(does it contain itself?).")
+        if not self.where:
+            return f"{call} returned {what}, not {self.wanted}."
+        outer = _a(_type_name(type(value)))
+        return f"{call} returned {outer} whose {self.where} is {what}, not {self.wanted}."
+
+
+_MISFIT_HINT = (
+    "Build the result from plain built-in values (list, tuple, dict, set, str, int, float, "
+    "bool, None): a subclass of them, or an object that only claims to be equal, is not "
+    "accepted."
+)
+
+
+def _misfit(actual: Any, expected: Any = _MISSING, path: str = "", depth: int = 0,
+            trusted: frozenset[type] = frozenset()) -> _Misfit | None:
+    """The first part of ``actual`` that does not have exactly the type of the matching part
+    of ``expected`` (or, where nothing matches, is not a plain built-in value).
+
+    Only built-in operations on exact built-in types run here: no method of the answer's
+    objects is called. A part of another plain type than expected (a tuple for a list,
+    ``True`` for ``1``) is no misfit: the values then differ, which :func:`_same` says."""
+    kind = type(actual)
+    if expected is _MISSING:
+        if kind not in _PLAIN and kind not in trusted:
+            return _Misfit(_value_at(path), kind, _wanted(None, kind))
+        expected_kind = kind
+    else:
+        expected_kind = type(expected)
+        if kind is not expected_kind:
+            if kind in _PLAIN:
+                return _misfit(actual, _MISSING, path, depth, trusted)
+            if kind in trusted:
+                return None
+            return _Misfit(_value_at(path), kind, _wanted(expected_kind, kind))
+    if kind not in _PLAIN or kind in (str, int, float, bool, bytes, type(None)):
+        return None
+    if depth >= _MAX_DEPTH:
+        return _Misfit(_value_at(path), kind, "", too_deep=True)
+    if kind is list or kind is tuple:
+        known = () if expected is _MISSING else expected
+        for i, item in enumerate(actual):
+            other = known[i] if i < len(known) else _MISSING
+            found = _misfit(item, other, f"{path}[{i}]", depth + 1, trusted)
+            if found:
+                return found
+        return None
+    if kind is dict:
+        keys_trusted = trusted
+        if expected is not _MISSING:
+            keys_trusted = trusted | {type(k) for k in expected if type(k) not in _PLAIN}
+        for key in actual:
+            found = _misfit(key, _MISSING, "", depth + 1, keys_trusted)
+            if found:
+                where = _member("key", key, path, found)
+                return _Misfit(where, found.actual, found.wanted, found.too_deep)
+        by_key = {} if expected is _MISSING else {_typed(k): v for k, v in expected.items()}
+        for key, item in actual.items():
+            other = by_key.get(_typed(key), _MISSING)
+            found = _misfit(item, other, f"{path}[{_brief(key)}]", depth + 1, trusted)
+            if found:
+                return found
+        return None
+    # set or frozenset: their items are compared as a whole
+    items_trusted = trusted
+    if expected is not _MISSING:
+        items_trusted = trusted | {type(x) for x in expected if type(x) not in _PLAIN}
+    for item in actual:
+        found = _misfit(item, _MISSING, "", depth + 1, items_trusted)
+        if found:
+            where = _member("item", item, path, found)
+            return _Misfit(where, found.actual, found.wanted, found.too_deep)
+    return None
+
+
+def _value_at(path: str) -> str:
+    if len(path) > 60:
+        path = f"{path[:28]}...{path[-28:]}"
+    return f"value at {path}" if path else ""
+
+
+def _member(noun: str, member: Any, path: str, found: _Misfit) -> str:
+    """ "key 'x' in [2]", or for a part inside that key: "key (1, 'x') in [2], at [1]"."""
+    where = f"{noun} {_brief(member)}" + (f" in {path}" if path else "")
+    inner = found.where.removeprefix("value at ")
+    return f"{where}, at {inner}," if inner else where
+
+
+def _typed(value: Any) -> Any:
+    """A hashable form of a key (or set item) that tells ``1``, ``1.0`` and ``True`` apart."""
+    kind = type(value)
+    if kind is tuple:
+        return (tuple, tuple(_typed(x) for x in value))
+    if kind is frozenset:
+        return (frozenset, frozenset(_typed(x) for x in value))
+    if kind is float and value != value:
+        return (float, "nan")
+    return (kind, value)
+
+
+def _same(actual: Any, expected: Any) -> bool:
+    """Equality of values made of plain built-in types (checked by :func:`_misfit` first),
+    with the types too: ``True`` is not ``1``, ``1`` is not ``1.0``, ``(1,)`` is not ``[1]``.
+    A part of another type (one the test itself expects) is compared by the expected
+    value's own ``==``."""
+    kind = type(expected)
+    if type(actual) is not kind:
+        return False
+    if kind is list or kind is tuple:
+        return len(actual) == len(expected) and all(map(_same, actual, expected))
+    if kind is dict:
+        if len(actual) != len(expected):
+            return False
+        by_key = {_typed(k): v for k, v in actual.items()}
+        return all(
+            (item := by_key.get(_typed(k), _MISSING)) is not _MISSING and _same(item, v)
+            for k, v in expected.items()
+        )
+    if kind is set or kind is frozenset:
+        return {_typed(x) for x in actual} == {_typed(x) for x in expected}
+    if kind is float:
+        return actual == expected or (actual != actual and expected != expected)
+    if kind in _PLAIN:
+        return actual == expected
+    try:
+        return (expected == actual) is True
+    except Exception:
+        return False
+
+
+def _kind_note(actual: Any, expected: Any, path: str = "", depth: int = 0) -> str:
+    """Where equal-looking numbers differ in type (``True`` for ``1``, ``2`` for ``2.0``),
+    say so: Python's ``==`` would call them equal, the course does not."""
+    kind, expected_kind = type(actual), type(expected)
+    if depth > _MAX_DEPTH:
+        return ""
+    if kind is not expected_kind:
+        if kind not in _PLAIN or expected_kind not in _PLAIN:
+            return ""
+        sequences = (list, tuple)
+        if kind in sequences and expected_kind in sequences:
+            looks_equal = list(actual) == list(expected)
+        else:
+            looks_equal = actual == expected  # plain values only: no method of the answer's
+        if not looks_equal:
+            return ""
+        at = f"At {path}, " if path else ""
+        note = f"{at}{_brief(actual)} is {_a(_type_name(kind))}, not {_a(_type_name(expected_kind))}"
+        if {kind, expected_kind} <= {bool, int, float}:
+            note += f": here {_brief(actual)} is not {_brief(expected)}"
+        return note + "."
+    if kind is list or kind is tuple:
+        pairs = ((f"{path}[{i}]", a, e) for i, (a, e) in enumerate(zip(actual, expected, strict=False)))
+    elif kind is dict:
+        by_key = {_typed(k): v for k, v in actual.items()}
+        pairs = (
+            (f"{path}[{_brief(k)}]", by_key[_typed(k)], v)
+            for k, v in expected.items()
+            if _typed(k) in by_key
+        )
+    else:
+        return ""
+    for where, a, e in pairs:
+        note = _kind_note(a, e, where, depth + 1)
+        if note:
+            return note
+    return ""
+
+
+def _returned_awaitable(value: Any) -> bool:
+    """A coroutine or a task/future, or a plain list or tuple holding one."""
+    items = value if type(value) in (list, tuple) else (value,)
+    return any(inspect.iscoroutine(x) or isinstance(x, asyncio.Future) for x in items)
+
+
+def plain(value: Any, *, call: str) -> Any:
+    """Return ``value`` unchanged if it is made of plain built-in values only, at every level
+    (``list``, ``tuple``, ``dict`` and its keys, ``set``, ``frozenset``, ``str``, ``int``,
+    ``float``, ``bool``, ``None``, ``bytes``: exactly these types, not subclasses).
+
+    A test can compare the result with ``==``, ``in`` or ``sorted()`` afterwards without
+    calling any method of the answer's objects: a subclass of ``str`` or an object whose
+    ``__eq__`` always says ``True`` cannot pass for the right value::
+
+        pages = plain(run.value, call=call)
+        assert sorted(pages) == expected, f"{call} returned ..."
+
+    ``AssertionError`` otherwise, naming the part that is not plain: "summarize(...)
+    returned a dict whose value at ['pages'] is a MyInt, not a plain int. ..."
+    """
+    __tracebackhide__ = True
+    if _returned_awaitable(value):
+        _close_coroutines(value)
+        raise AssertionError(
+            f"{call} returned {_brief(value)}: that is a coroutine or task, not its result. "
+            "Did you forget `await`?"
+        )
+    found = _misfit(value)
+    if found is not None:
+        raise _fail(found.message(call, value), found.hint)
+    return value
+
+
 # ----------------------------------------------------------------------- expectations
 
 
@@ -856,34 +1492,44 @@ def _fail(message: str, hint: str = "") -> AssertionError:
 
 
 def expect_equal(actual: Any, expected: Any, *, call: str, hint: str = "") -> None:
-    """Check that ``call`` returned ``expected``.
+    """Check that ``call`` returned ``expected``: the same value, of exactly the same types.
 
-    ``AssertionError``: "fetch_all([0.2, 0.3, 0.1]) returned [...]; expected [...]. <hint>"
-    Without a hint, a likely mistake is suggested when one is obvious (a coroutine instead
-    of a value, the right values in the wrong order, a missing ``return``).
+    Every part of ``actual`` must have exactly the type of the matching part of ``expected``
+    (``list``, ``tuple``, ``dict`` and its keys, ``set``, ``str``, ``int``, ``float``,
+    ``bool``...): a subclass of ``str``, or an object whose ``__eq__`` always says ``True``,
+    is not the right value, and no method of the answer's objects is called to compare.
+    ``True`` is not ``1`` here, nor ``1`` ``1.0``. (A part of another type, such as a
+    ``Path``, must have exactly the expected part's type and is compared by its ``==``.)
+
+    ``AssertionError``: "fetch_all([0.2, 0.3, 0.1]) returned [...]; expected [...]. <hint>",
+    or "summarize(...) returned a dict whose value at ['pages'] is a MyInt, not a plain
+    int. ..." Without a hint, a likely mistake is suggested when one is obvious (a coroutine
+    instead of a value, the right values in the wrong order, a missing ``return``).
     """
     __tracebackhide__ = True
-    try:
-        if actual == expected:
-            return
-    except Exception:  # e.g. comparing arrays: fall through to the message
-        pass
+    misfit = None if _returned_awaitable(actual) else _misfit(actual, expected)
+    if misfit is None and _same(actual, expected):
+        return
+    if misfit is not None:
+        raise _fail(misfit.message(call, actual), misfit.hint)
+    message = f"{call} returned {_brief(actual)}; expected {_brief(expected)}."
+    if not _returned_awaitable(actual):
+        note = _kind_note(actual, expected)
+        message = f"{message} {note}" if note else message
     if not hint:
         hint = _equal_hint(actual, expected)
-    message = f"{call} returned {_brief(actual)}; expected {_brief(expected)}."
     _close_coroutines(actual)  # no "never awaited" warning on top of the message
     raise _fail(message, hint)
 
 
 def _equal_hint(actual: Any, expected: Any) -> str:
-    items = actual if isinstance(actual, list | tuple) else [actual]
-    if any(inspect.iscoroutine(x) or isinstance(x, asyncio.Future) for x in items):
+    if _returned_awaitable(actual):
         return "That is a coroutine or task, not its result: did you forget `await`?"
     if actual is None and expected is not None:
         return "Did you forget to `return` the result?"
-    if isinstance(actual, list | tuple) and isinstance(expected, list | tuple):
+    if type(actual) in (list, tuple) and type(actual) is type(expected):
         try:
-            if len(actual) == len(expected) and sorted(actual) == sorted(expected):
+            if len(actual) == len(expected) and _same(sorted(actual), sorted(expected)):
                 return (
                     "The right results in the wrong order: asyncio.gather() returns results "
                     "in the order of its arguments, as_completed() in the order they finish."
@@ -910,16 +1556,20 @@ def expect_loop_time(
     __tracebackhide__ = True
     expected = _check_number("expected", expected, positive=False)
     tol = _check_number("tol", tol, positive=False)
-    if isinstance(run, VirtualRun):
+    if type(run) is VirtualRun:
         actual, call = run.loop_time, call or run.call
     elif isinstance(run, int | float) and not isinstance(run, bool):
-        actual, call = float(run), call or "the call"
+        actual, call = run, call or "the call"
     else:
         raise TypeError(f"expect_loop_time() needs a VirtualRun or a number, got {_brief(run)}")
+    if type(actual) not in (int, float):  # a subclass could lie in its arithmetic
+        raise AssertionError(f"{call}: its loop time is {_a(_type_name(type(actual)))}, not a "
+                             "plain number.")
+    actual = float(actual)
     if abs(actual - expected) <= tol:
         return
     message = f"{call} took {_seconds(actual)} s of loop time; expected {_seconds(expected)} s."
-    if isinstance(run, VirtualRun) and run.blocking:
+    if type(run) is VirtualRun and run.blocking:
         hint = f"{hint} It also {run.problems[0]}".strip()
     elif not hint:
         if actual > expected:
@@ -936,7 +1586,7 @@ def expect_clean(run: VirtualRun, *, call: str | None = None) -> None:
     awaited it: ..."
     """
     __tracebackhide__ = True
-    if not isinstance(run, VirtualRun):
+    if type(run) is not VirtualRun:  # exactly: a subclass could hide the problems
         raise TypeError(
             f"expect_clean() needs the VirtualRun from run_virtual(), got {_brief(run)}"
         )
@@ -958,13 +1608,17 @@ def expect_max_in_flight(observed: Any, expected: int, *, call: str, hint: str =
     in flight at once; expected 5. <hint>"
     """
     __tracebackhide__ = True
-    if isinstance(observed, InFlight):
+    if type(observed) is InFlight:
         value = observed.max
-    elif isinstance(observed, dict) and "max_in_flight" in observed:
+    elif type(observed) is dict and "max_in_flight" in observed:
         value = observed["max_in_flight"]
     else:
         value = observed
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
+        # an int subclass could say it equals anything
+        raise AssertionError(f"{call}: the number in flight is {_a(_type_name(type(value)))}, "
+                             "not a plain int.")
+    if type(value) is not int:
         raise TypeError(
             "expect_max_in_flight() needs a number, an InFlight probe or a stats() dict, "
             f"got {_brief(observed)}"

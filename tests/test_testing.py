@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import io
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import warnings
+from pathlib import Path
 
 import aiohttp
 import nbformat
@@ -26,6 +29,7 @@ from asynclab.testing import (
     expect_equal,
     expect_loop_time,
     expect_max_in_flight,
+    plain,
     run_virtual,
 )
 
@@ -439,9 +443,197 @@ def test_to_thread_work_is_waited_for_and_cleaned_up():
 
     run = run_virtual(offload)
     assert run.value == [None, "done"]
-    assert run.loop_time >= 0.15  # the clock followed the thread
+    assert run.loop_time == 0.2  # the thread's own time, whatever the machine's load
     assert run.problems == []
     assert set(threading.enumerate()) <= before
+
+
+# ------------------------------------------------- work handed to threads, in loop time
+
+
+async def sleep_in_thread(seconds):
+    await asyncio.to_thread(time.sleep, seconds)
+    return seconds
+
+
+async def threads_at_once(delays):
+    return await asyncio.gather(*(sleep_in_thread(d) for d in delays))
+
+
+async def threads_in_turn(delays):
+    return [await sleep_in_thread(d) for d in delays]
+
+
+async def threads_and_timers():
+    """Threads and asyncio.sleep timers side by side; each notes the loop time it ended."""
+    loop = asyncio.get_running_loop()
+    log = []
+
+    async def thread(name, seconds, after=0):
+        await asyncio.sleep(after)
+        await asyncio.to_thread(time.sleep, seconds)
+        log.append((name, loop.time()))
+
+    async def timer(name, seconds):
+        await asyncio.sleep(seconds)
+        log.append((name, loop.time()))
+
+    await asyncio.gather(
+        thread("thread 0.3", 0.3),
+        timer("timer 0.1", 0.1),
+        thread("timer 0.1 then thread 0.1", 0.1, after=0.1),
+        timer("timer 0.25", 0.25),
+        timer("timer 0.3", 0.3),  # a tie with the first thread: timers go first
+        thread("thread 0.05", 0.05),
+    )
+    return log
+
+
+THREADS_AND_TIMERS = [
+    ("thread 0.05", 0.05),
+    ("timer 0.1", 0.1),
+    ("timer 0.1 then thread 0.1", 0.2),
+    ("timer 0.25", 0.25),
+    ("timer 0.3", 0.3),
+    ("thread 0.3", 0.3),
+]
+
+
+async def in_executor(executor, delays):
+    loop = asyncio.get_running_loop()
+    return await asyncio.gather(
+        *(loop.run_in_executor(executor, time.sleep, d) for d in delays)
+    )
+
+
+@contextlib.contextmanager
+def one_busy_cpu(hogs=2):
+    """Run the block's new threads (run_virtual's, and the threads they start) on one CPU
+    beside `hogs` processes that keep that CPU busy: a machine at full load."""
+    cpu = min(os.sched_getaffinity(0))
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(hogs)]
+    everywhere = os.sched_getaffinity(0)
+    try:
+        for proc in procs:
+            os.sched_setaffinity(proc.pid, {cpu})
+        os.sched_setaffinity(0, {cpu})  # threads started from here inherit it
+        yield
+    finally:
+        os.sched_setaffinity(0, everywhere)
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
+def test_a_thread_takes_its_own_duration_of_loop_time():
+    for seconds in (0.1, 0.05, 0.37):
+        run = run_virtual(sleep_in_thread, seconds)
+        assert (run.value, run.loop_time, run.problems) == (seconds, seconds, [])
+    assert run_virtual(threads_at_once, [0.001]).loop_time == 0  # less than TIME_QUANTUM
+
+
+def test_threads_at_once_take_the_longest_and_in_turn_the_sum():
+    run = run_virtual(threads_at_once, [0.2, 0.3, 0.1])
+    assert (run.value, run.loop_time, run.problems) == ([0.2, 0.3, 0.1], 0.3, [])
+    run = run_virtual(threads_in_turn, [0.2, 0.3, 0.1])
+    assert (run.value, run.loop_time, run.problems) == ([0.2, 0.3, 0.1], 0.6, [])
+    # as many at once as the default executor has threads: the same on every machine
+    run = run_virtual(threads_at_once, [0.1] * 40)
+    assert run.loop_time == 0.2
+
+
+def test_threads_and_timers_keep_their_order_in_loop_time():
+    for _ in range(3):
+        run = run_virtual(threads_and_timers)
+        assert run.value == THREADS_AND_TIMERS
+        assert run.loop_time == 0.3
+        assert run.problems == []
+
+
+def test_an_explicit_executor_of_one_thread_runs_its_jobs_in_turn():
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        run = run_virtual(in_executor, pool, [0.1, 0.2, 0.1])
+        assert (run.value, run.loop_time, run.problems) == ([None] * 3, 0.4, [])
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        # in loop time, the third job starts when the first ends, the fourth at 0.2
+        assert run_virtual(in_executor, pool, [0.1, 0.2, 0.1, 0.1]).loop_time == 0.3
+    assert run_virtual(in_executor, None, [0.1, 0.2, 0.1]).loop_time == 0.2
+
+
+def test_a_process_pool_is_measured_from_the_loop():
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1) as pool:
+        pool.submit(int).result()  # the process is up: its start is not measured
+        run = run_virtual(in_executor, pool, [0.2, 0.1])
+    assert run.value == [None, None]
+    assert run.problems == []
+    # From the loop, a job also takes the time its process waited for a CPU.
+    assert 0.3 <= run.loop_time < 0.4
+    assert round(run.loop_time / 0.01, 6).is_integer()
+
+
+def test_thread_errors_cancellation_and_timeouts_in_loop_time():
+    async def failing():
+        return await asyncio.to_thread(int, "not a number")
+
+    with pytest.raises(ValueError, match="invalid literal"):
+        run_virtual(failing)
+
+    async def impatient():
+        try:
+            await asyncio.wait_for(asyncio.to_thread(time.sleep, 0.3), 0.1)
+        except TimeoutError:
+            return asyncio.get_running_loop().time()
+
+    run = run_virtual(impatient)
+    assert run.value == 0.1
+    assert run.threads_running == 1  # the thread could not be stopped
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+
+        async def queued():  # the second job never starts: it is cancelled while queued
+            loop = asyncio.get_running_loop()
+            first = loop.run_in_executor(pool, time.sleep, 0.1)
+            second = loop.run_in_executor(pool, time.sleep, 0.1)
+            second.cancel()
+            await first
+            await asyncio.sleep(0.2)
+            return second.cancelled()
+
+        run = run_virtual(queued)
+    assert (run.value, run.loop_time, run.problems) == (True, 0.3, [])
+
+
+def test_a_thread_past_the_loop_timeout_or_the_real_timeout():
+    with pytest.raises(AssertionError, match=r"did not finish within 0.2 s of loop time"):
+        run_virtual(sleep_in_thread, 0.5, loop_timeout=0.2)
+    release = threading.Event()
+
+    async def stuck():
+        await asyncio.to_thread(release.wait)
+
+    try:
+        with pytest.raises(AssertionError, match=r"still running after 0.5 s of real time"):
+            run_virtual(stuck, real_timeout=0.5)
+    finally:
+        release.set()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/thread-self/schedstat"),
+                    reason="needs Linux scheduler statistics")
+def test_threads_take_exact_loop_time_on_a_fully_loaded_cpu():
+    """The figures do not move when the machine is busy: the run's threads share one CPU
+    with two processes that never stop computing."""
+    with one_busy_cpu():
+        started = time.perf_counter()
+        runs = [run_virtual(threads_and_timers) for _ in range(3)]
+        crawl = run_virtual(threads_in_turn, [0.1, 0.2] * 3)
+        together = run_virtual(threads_at_once, [0.2, 0.3, 0.1])
+        real = time.perf_counter() - started
+    assert [run.value for run in runs] == [THREADS_AND_TIMERS] * 3
+    assert [run.loop_time for run in runs] == [0.3] * 3
+    assert crawl.loop_time == 0.9
+    assert together.loop_time == 0.3
+    assert real > 2.1, "the threads did not run in real time: the test proves nothing"
 
 
 def test_thread_still_running_after_return_is_reported_and_not_waited_for():
@@ -460,6 +652,91 @@ def test_thread_still_running_after_return_is_reported_and_not_waited_for():
     assert run.threads_running == 1
     assert run.leaked_tasks == ["to_thread"]
     assert "left a call handed to asyncio.to_thread() still running" in run.problems[1]
+
+
+def test_a_trace_function_for_new_threads_never_sees_the_checker():
+    seen = []
+
+    def tracer(frame, event, arg):
+        seen.append(frame.f_code.co_name)
+        return tracer
+
+    threading.settrace(tracer)
+    try:
+        run = run_virtual(fetch_all_gather, [0.1, 0.2])
+        assert threading.gettrace() is tracer  # left as it was, and reported
+    finally:
+        threading.settrace(None)
+    assert seen == []
+    assert run.value == [0.1, 0.2]
+    assert run.tracing == ["threading.settrace"]
+    with pytest.raises(AssertionError) as info:
+        expect_clean(run)
+    assert str(info.value) == (
+        "fetch_all_gather([0.1, 0.2]) installed a trace function (threading.settrace): not "
+        "allowed in an exercise."
+    )
+    assert run_virtual(fetch_all_gather, [0.1]).problems == []
+
+
+def test_a_trace_function_installed_by_the_answer_is_reported_and_removed():
+    seen = set()
+
+    def tracer(frame, event, arg):
+        seen.add(frame.f_code.co_name)
+        return tracer
+
+    async def sneaky():
+        sys.settrace(tracer)
+        sys.setprofile(tracer)
+        await asyncio.sleep(0.1)
+        return "done"
+
+    run = run_virtual(sneaky)
+    assert sys.gettrace() is None and sys.getprofile() is None  # this thread untouched
+    assert run.value == "done"
+    assert run.loop_time == 0.1
+    assert run.tracing == ["sys.settrace", "sys.setprofile"]
+    assert run.problems == [
+        "installed a trace function (sys.settrace): not allowed in an exercise.",
+        "installed a profile function (sys.setprofile): not allowed in an exercise.",
+    ]
+    assert "sneaky" in seen  # it did trace the run ...
+    assert not seen & {"_clean_up", "_collect_garbage"}  # ... not the checks after it
+    with pytest.raises(AssertionError, match=r"^sneaky\(\) has 2 problems: \(1\) installed a "
+                       r"trace function \(sys.settrace\)"):
+        expect_clean(run)
+
+
+def test_trace_functions_in_executor_threads_are_reported_and_removed():
+    seen = []
+
+    def tracer(frame, event, arg):
+        seen.append(frame.f_code.co_name)
+        return tracer
+
+    async def in_a_thread():
+        await asyncio.to_thread(sys.settrace, tracer)  # left in that thread
+        seen.clear()
+        return await threads_in_turn([0.1] * 3)  # in the same thread, one after another
+
+    run = run_virtual(in_a_thread)
+    assert (run.value, run.loop_time) == ([0.1] * 3, 0.3)
+    assert run.tracing == ["sys.settrace"]
+    assert seen == []  # removed when the call that set it ended
+
+    async def for_new_threads():
+        await asyncio.to_thread(threading.settrace, tracer)
+        return await threads_at_once([0.1] * 3)
+
+    try:
+        run = run_virtual(for_new_threads)
+        assert threading.gettrace() is None  # put back as it was before the run
+    finally:
+        threading.settrace(None)
+    assert (run.value, run.loop_time) == ([0.1] * 3, 0.1)
+    # the new threads of the run got it, and each call left it in its thread
+    assert run.tracing == ["sys.settrace", "threading.settrace"]
 
 
 def test_clean_run_writes_nothing_to_stderr():
@@ -607,6 +884,147 @@ def test_expect_equal_shortens_long_values():
     with pytest.raises(AssertionError) as info:
         expect_equal(list(range(1000)), [], call="f()")
     assert len(str(info.value)) < 200
+
+
+class MyInt(int):
+    pass
+
+
+class MyStr(str):
+    pass
+
+
+class Liar:
+    """Says it equals anything; counts how often it was asked."""
+
+    asked = 0
+
+    def __eq__(self, other):
+        Liar.asked += 1
+        return True
+
+    __hash__ = object.__hash__
+
+
+class LyingList(list):
+    def __eq__(self, other):
+        Liar.asked += 1
+        return True
+
+    def __iter__(self):
+        Liar.asked += 1
+        return iter(["a", "b"])
+
+
+MISFIT_HINT = "Build the result from plain built-in values"
+
+
+def test_expect_equal_rejects_look_alikes_and_never_asks_them():
+    Liar.asked = 0
+    cases = [
+        (Liar(), ["a", "b"], "f() returned a Liar, not a plain list."),
+        (LyingList(["a", "b"]), ["a", "b"], "f() returned a LyingList, not a plain list."),
+        ([MyStr("a"), "b"], ["a", "b"],
+         "f() returned a list whose value at [0] is a MyStr, not a plain str."),
+        (("a", Liar()), ("a", "b"),
+         "f() returned a tuple whose value at [1] is a Liar, not a plain str."),
+        ({"pages": MyInt(3), "links": []}, {"pages": 3, "links": []},
+         "f() returned a dict whose value at ['pages'] is a MyInt, not a plain int."),
+        ({"a": [1, {"b": MyStr("x")}]}, {"a": [1, {"b": "x"}]},
+         "f() returned a dict whose value at ['a'][1]['b'] is a MyStr, not a plain str."),
+        ({MyStr("k"): 1}, {"k": 1}, "f() returned a dict whose key 'k' is a MyStr, not a plain str."),
+        ({("a", MyStr("b")): 1}, {("a", "b"): 1},
+         "f() returned a dict whose key ('a', 'b'), at [1], is a MyStr, not a plain str."),
+        ({MyStr("k")}, {"k"}, "f() returned a set whose item 'k' is a MyStr, not a plain str."),
+        (["a", "b", Liar()], ["a", "b"],  # extra parts must be plain too
+         "f() returned a list whose value at [2] is a Liar, not a plain built-in value"),
+        ((MyStr("a"),), ["a"],  # another plain type, holding a look-alike
+         "f() returned a tuple whose value at [0] is a MyStr, not a plain str."),
+        ({1: Liar()}, {1: Path("/a")}, "f() returned a dict whose value at [1] is a Liar, not a "),
+    ]
+    for actual, expected, message in cases:
+        with pytest.raises(AssertionError) as info:
+            expect_equal(actual, expected, call="f()", hint="Not this hint.")
+        assert str(info.value).startswith(message), (message, str(info.value))
+        assert MISFIT_HINT in str(info.value)
+        assert "Not this hint" not in str(info.value)  # the type is the problem here
+    assert Liar.asked == 0
+
+
+def test_expect_equal_compares_exact_types():
+    with pytest.raises(AssertionError) as info:
+        expect_equal([True, 2], [1, 2], call="f()")
+    assert str(info.value) == (
+        "f() returned [True, 2]; expected [1, 2]. At [0], True is a bool, not an int: "
+        "here True is not 1."
+    )
+    with pytest.raises(AssertionError, match=r"^f\(\) returned 1; expected True\. 1 is an int, "
+                       r"not a bool: here 1 is not True\.$"):
+        expect_equal(1, True, call="f()")
+    with pytest.raises(AssertionError, match=r"At \['total'\], 2 is an int, not a float"):
+        expect_equal({"total": 2}, {"total": 2.0}, call="f()")
+    with pytest.raises(AssertionError, match=r"\(1, 2\) is a tuple, not a list\.$"):
+        expect_equal((1, 2), [1, 2], call="f()")
+    with pytest.raises(AssertionError, match=re.escape("returned {1: 'x'}; expected {True: 'x'}")):
+        expect_equal({1: "x"}, {True: "x"}, call="f()")
+    with pytest.raises(AssertionError, match=re.escape("returned {1}; expected {1.0}.")):
+        expect_equal({1}, {1.0}, call="f()")
+    with pytest.raises(AssertionError, match="returned '/a'; expected PosixPath"):
+        expect_equal("/a", Path("/a"), call="f()")
+    with silent():  # the same values and types pass, a type the test expects included
+        expect_equal(
+            {"a": [1, 2.5, (True, None)], ("k", 1): {b"x", frozenset({3})}, 2: Path("/a")},
+            {"a": [1, 2.5, (True, None)], ("k", 1): {b"x", frozenset({3})}, 2: Path("/a")},
+            call="f()",
+        )
+        expect_equal([float("nan")], [float("nan")], call="f()")
+
+
+def test_plain_checks_every_level_and_returns_the_value():
+    value = {"a": [1, (2, "x")], "b": {1.5}, "c": None}
+    assert plain(value, call="g()") is value
+    with pytest.raises(AssertionError) as info:
+        plain({"n": MyInt(1)}, call="summarize(pages)")
+    assert str(info.value).startswith(
+        "summarize(pages) returned a dict whose value at ['n'] is a MyInt, not a plain int. "
+        + MISFIT_HINT
+    )
+    with pytest.raises(AssertionError, match="returned a Liar, not a plain built-in value"):
+        plain(Liar(), call="g()")
+    loop = []
+    loop.append(loop)
+    with pytest.raises(AssertionError, match=r"returned a list nested more than 100 levels "
+                       r"deep \(does it contain itself\?\)\.$"):
+        plain(loop, call="g()")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the coroutine is closed: no "never awaited"
+        with pytest.raises(AssertionError, match="forget `await`"):
+            plain([fetch(1)], call="g()")
+
+
+def test_checker_inputs_of_lying_types_are_refused():
+    with pytest.raises(AssertionError, match=r"f\(\): the number in flight is a MyInt, not a "
+                       "plain int"):
+        expect_max_in_flight(MyInt(5), 5, call="f()")
+    with pytest.raises(AssertionError, match="is a MyInt, not a plain int"):
+        expect_max_in_flight({"max_in_flight": MyInt(5)}, 5, call="f()")
+
+    class MyFloat(float):
+        def __sub__(self, other):
+            return 0.0
+
+    with pytest.raises(AssertionError, match="its loop time is a MyFloat, not a plain number"):
+        expect_loop_time(MyFloat(9.0), 0.3, call="f()")
+    with pytest.raises(TypeError, match="expected must be a number"):  # a predicted figure
+        expect_loop_time(0.3, MyFloat(9.0), call="f()")
+
+    class CleanRun(VirtualRun):
+        @property
+        def problems(self):
+            return []
+
+    with pytest.raises(TypeError, match="needs the VirtualRun"):
+        expect_clean(CleanRun(call="f()", leaked_tasks=["x"]))
 
 
 # -------------------------------------------------------------------- expect_loop_time
