@@ -321,8 +321,13 @@ def test_a_notebook_that_runs_too_long_is_cut_off_and_the_rest_scores_zero(fresh
 
 
 def test_ctrl_c_keeps_what_was_graded_and_the_next_run_finishes(fresh):
-    for student in ("s1", "s2", "s3", "s4"):
-        submit_case(fresh, TINY, student, "solved")
+    submit_case(fresh, TINY, "s1", "solved")
+    # the others take a few seconds each, so that the interrupt (sent once s1 is graded)
+    # comes while grading is under way, however busy the machine is
+    slow = dict(TINY_CASES["solved"], double="import time\ntime.sleep(3)\n"
+                + TINY_CASES["solved"]["double"])
+    for student in ("s2", "s3", "s4"):
+        submit_case(fresh, TINY, student, None, answers=slow)
     env = course.nbgrader_env()
     script = ("import signal, sys\n"
               "signal.signal(signal.SIGINT, signal.default_int_handler)\n"

@@ -147,14 +147,12 @@ def test_no_kernel_outlives_its_launcher(tmp_path, how):
     import signal
     import time
 
-    from jupyter_client.blocking import BlockingKernelClient
     from jupyter_core.utils import run_sync
 
     km = SandboxedKernelManager(kernel_name="python3")
     run_sync(km.start_kernel)(cwd=str(tmp_path))
     try:
-        kc = BlockingKernelClient()
-        kc.load_connection_info(km.get_connection_info())
+        kc = km.blocking_client()  # is_alive asks the manager, not heartbeats
         kc.start_channels()
         kc.wait_for_ready(timeout=60)
         kc.execute("import subprocess, sys; subprocess.Popen([sys.executable, '-c', "

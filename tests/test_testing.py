@@ -23,6 +23,7 @@ import pytest
 from nbclient import NotebookClient
 
 from asynclab.testing import (
+    TIME_QUANTUM,
     InFlight,
     VirtualRun,
     expect_clean,
@@ -526,9 +527,11 @@ def one_busy_cpu(hogs=2):
 
 
 def test_a_thread_takes_its_own_duration_of_loop_time():
-    for seconds in (0.1, 0.05, 0.37):
+    for seconds in (0.1, 0.05, 0.35):
         run = run_virtual(sleep_in_thread, seconds)
         assert (run.value, run.loop_time, run.problems) == (seconds, seconds, [])
+    # between whole quanta: rounded down
+    assert run_virtual(sleep_in_thread, TIME_QUANTUM * 2.6).loop_time == TIME_QUANTUM * 2
     assert run_virtual(threads_at_once, [0.001]).loop_time == 0  # less than TIME_QUANTUM
 
 
@@ -568,7 +571,7 @@ def test_a_process_pool_is_measured_from_the_loop():
     assert run.problems == []
     # From the loop, a job also takes the time its process waited for a CPU.
     assert 0.3 <= run.loop_time < 0.4
-    assert round(run.loop_time / 0.01, 6).is_integer()
+    assert round(run.loop_time / TIME_QUANTUM, 6).is_integer()
 
 
 def test_thread_errors_cancellation_and_timeouts_in_loop_time():

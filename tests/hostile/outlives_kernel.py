@@ -1,5 +1,6 @@
 """An answer starts a process in its own session that hunts for later grading kernels."""
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -19,7 +20,7 @@ OUTCOME = ("The kernel has a pid namespace of its own and sees no other kernel; 
            "later run keeps full marks.")
 EXPECT = Expect("graded", scores="full", flags=["process(es) running: they were stopped"])
 
-MARKER = "hostile-hunter-7f3a"
+MARKER = "hostile-hunter-{}"  # + a hash of the course folder: unique to this run
 VICTIM = "outlives_kernel_victim"
 EXTRA_STUDENTS = [VICTIM]  # graded by after(), in a later run
 HUNTER = '''
@@ -41,24 +42,29 @@ while time.time() < deadline:
             pass
     time.sleep(0.2)
 '''
-SPAWN = f'''
+SPAWN = '''
 import os, sys
 for _folder in ("/dev/shm", "/tmp"):
-    open(os.path.join(_folder, "{MARKER}"), "w").write("left behind")
-os.posix_spawn(sys.executable, [sys.executable, "-c", {HUNTER!r}, "{MARKER}", str(os.getpid())],
+    open(os.path.join(_folder, "{marker}"), "w").write("left behind")
+os.posix_spawn(sys.executable, [sys.executable, "-c", {hunter!r}, "{marker}", str(os.getpid())],
                os.environ, setsid=True)
 '''
 
 
+def marker(root: Path) -> str:
+    return MARKER.format(hashlib.sha1(str(root).encode()).hexdigest()[:10])
+
+
 def submit(root: Path, student: str) -> None:
-    write(root, student, answered(root, download_all=solution(root, "download_all") + SPAWN))
+    spawn = SPAWN.format(marker=marker(root), hunter=HUNTER)
+    write(root, student, answered(root, download_all=solution(root, "download_all") + spawn))
 
 
-def hunters() -> list[int]:
+def hunters(root: Path) -> list[int]:
     found = []
     for entry in os.scandir("/proc"):
         try:
-            if entry.name.isdigit() and MARKER.encode() in \
+            if entry.name.isdigit() and marker(root).encode() in \
                     open(f"/proc/{entry.name}/cmdline", "rb").read():
                 found.append(int(entry.name))
         except OSError:
@@ -67,8 +73,9 @@ def hunters() -> list[int]:
 
 
 def after(root: Path, student: str) -> None:
-    assert not hunters(), "the hunter process outlived its kernel"
-    left = [p for p in (Path("/dev/shm") / MARKER, Path("/tmp") / MARKER) if p.exists()]
+    assert not hunters(root), "the hunter process outlived its kernel"
+    left = [p for p in (Path("/dev/shm") / marker(root), Path("/tmp") / marker(root))
+            if p.exists()]
     assert not left, f"files the kernel wrote outside its sandbox were left: {left}"
     # a later run, as an instructor grades the next batch: the victim is untouched
     write(root, VICTIM, solved(root))
