@@ -12,7 +12,8 @@ ATTACK = ("`fetch_all_limited` sends every request at once (retrying each 429), 
           "and statistics in the kernel.")
 OUTCOME = ("The demo server runs in its own process and the test reads the measurement window "
            "it opened before calling the answer, which no later reset can change: the burst "
-           "and its 429s are there, and the answer scores 0.")
+           "and its 429s are there, and the answer scores 0 (it scored full marks while the "
+           "counters lived in the kernel).")
 EXPECT = Expect("graded", scores={"test_fetch_all_limited": 0.0},
                 messages={"test_fetch_all_limited": "429 Too Many Requests"})
 
