@@ -4,9 +4,13 @@
 - :mod:`asynclab.timeline`: record when tasks start and end, and draw it (``Timeline``).
 - :mod:`asynclab.testing`: run coroutines on a virtual clock and check them (``run_virtual``).
 - :mod:`asynclab.widgets`: an interactive concurrency explorer (imported on demand).
+
+The names of :mod:`asynclab.server` are imported on first use, so that
+``python -m asynclab.server`` runs that module only once (and says nothing on stderr).
 """
 
-from .server import DemoServer, demo_server
+from typing import Any
+
 from .testing import (
     InFlight,
     VirtualRun,
@@ -19,9 +23,13 @@ from .testing import (
 )
 from .timeline import Timeline, compare
 
+_SERVER_NAMES = ("DemoServer", "RemoteDemoServer", "StatsWindow", "demo_server")
+
 __all__ = [
     "DemoServer",
     "InFlight",
+    "RemoteDemoServer",
+    "StatsWindow",
     "Timeline",
     "VirtualRun",
     "compare",
@@ -33,3 +41,17 @@ __all__ = [
     "plain",
     "run_virtual",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SERVER_NAMES:
+        from . import server
+
+        value = getattr(server, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

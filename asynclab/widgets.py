@@ -103,8 +103,8 @@ class ConcurrencyExplorer:
     """A panel to try out concurrency limits against the demo server (see the module help).
 
     ``ConcurrencyExplorer(server=None, requests=20, limit=5, delay=0.1)``: ``server`` is a
-    :class:`asynclab.server.DemoServer` (the shared ``demo_server()`` when ``None``) or a
-    base URL such as ``"http://127.0.0.1:8080"``.
+    demo server (the shared ``demo_server()`` when ``None``, a ``DemoServer``, anything
+    with a ``url(path)`` method) or a base URL such as ``"http://127.0.0.1:8080"``.
 
     The parts are attributes, so a notebook can read or set them: ``requests_slider``,
     ``limit_slider``, ``delay_slider``, ``button``, ``progress_bar``, ``status``,

@@ -8,7 +8,10 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
 import re
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -18,12 +21,19 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from asynclab import server as server_module
-from asynclab.server import DemoServer, demo_server
+from asynclab.server import (
+    ENV_VAR,
+    DemoServer,
+    RemoteDemoServer,
+    StatsWindowError,
+    demo_server,
+)
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -60,17 +70,100 @@ def run(coro):
     return asyncio.run(coro)
 
 
+OPTIONS = {"rate_limit": 3, "seed": 0, "max_delay": 2.0, "site_size": 12, "page_delay": 0.002}
+
+
 @pytest.fixture(scope="module")
 def shared():
-    with DemoServer(rate_limit=3, seed=0, max_delay=2.0, site_size=12, page_delay=0.002) as s:
+    with DemoServer(**OPTIONS) as s:
         yield s
 
 
 @pytest.fixture
 def server(shared):
-    """The module's server with fresh counters."""
+    """The module's server, its stats() reading a fresh window."""
     shared.reset_stats()
     return shared
+
+
+@pytest.fixture(scope="module")
+def remote():
+    """The same server in its own process."""
+    with RemoteDemoServer(**OPTIONS) as s:
+        yield s
+
+
+@pytest.fixture
+def no_env(monkeypatch):
+    """demo_server() starts its own process (whatever the environment says)."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+
+
+def alive(pid: int) -> bool:
+    """Whether process pid exists and is not a zombie (Linux)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_for(condition, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still not {condition} after {timeout} s"
+        time.sleep(0.02)
+
+
+def wait_until_gone(pid: int) -> None:
+    """Until process pid (not necessarily our child) is gone or a zombie."""
+    wait_for(lambda: not alive(pid))
+
+
+def read_line(stream, timeout: float = 30.0) -> str:
+    """One line of a child's stdout, without hanging the tests if it never comes."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    assert ready, f"no line within {timeout} s"
+    return stream.readline()
+
+
+def start_command(*args: str, **kwargs) -> tuple[subprocess.Popen, str]:
+    """``python -m asynclab.server ARGS`` -> (the process, its base URL from the ready line)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "asynclab.server", *args], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    line = read_line(process.stdout)
+    found = re.fullmatch(r"asynclab demo server listening on (http://127\.0\.0\.1:\d+)\n", line)
+    if not found:
+        process.kill()
+        pytest.fail(f"not the ready line: {line!r}; stderr: {process.communicate()[1]!r}")
+    return process, found[1]
+
+
+def finish(process: subprocess.Popen, timeout: float = 30.0) -> tuple[int, str, str]:
+    """Wait for a process whose stdin may be closed -> (exit code, rest of stdout, stderr)."""
+    if process.stdin and not process.stdin.closed:
+        process.stdin.close()
+    process.stdin = None
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+@pytest.fixture
+def command():
+    """A server started with the command line; killed after the test if still running."""
+    started = []
+
+    def start(*args: str, **kwargs):
+        process, url = start_command(*args, **kwargs)
+        started.append(process)
+        return process, url
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            finish(process)
 
 
 # -------------------------------------------------------------------------- basics
@@ -92,7 +185,8 @@ def test_index_lists_endpoints(server):
     assert status == 200
     for endpoint in ("/delay/{seconds}", "/items/{id}", "/limited", "/flaky/{key}", "/stream"):
         assert f"GET {endpoint}" in body["endpoints"]
-    assert "POST /stats/reset" in body["endpoints"]
+    for endpoint in ("POST /stats/window", "GET /stats", "GET /server"):
+        assert endpoint in body["endpoints"]
 
 
 def test_unknown_path_and_method_answer_json(server):
@@ -274,8 +368,10 @@ def test_flaky_random_failures_are_deterministic(server):
         first = flaky_outcomes(a, "k", 30, fail_rate=0.5)
         assert flaky_outcomes(b, "k", 30, fail_rate=0.5) == first
         assert set(first) == {"ok", "error", "drop", "slow"}
-        a.reset_stats()  # restarts the attempt numbers
-        assert flaky_outcomes(a, "k", 30, fail_rate=0.5) == first
+        later = flaky_outcomes(b, "k", 30, fail_rate=0.5)  # attempts 31 to 60
+        window = a.reset_stats()  # observes only: the attempt numbers go on
+        assert flaky_outcomes(a, "k", 30, fail_rate=0.5) == later
+        assert window.stats()["flaky_attempts"] == {"k": 30}
     # ?seed= overrides the server's seed
     assert flaky_outcomes(server, "k", 30, fail_rate=0.5, seed=7) == first
     assert set(flaky_outcomes(server, "always", 5, fail_rate=0)) == {"ok"}
@@ -397,13 +493,15 @@ def test_site_depends_on_seed_and_size():
 
 
 def test_stats_count_routes_and_statuses(server):
+    window = server.reset_stats()
     get(server.url("/items/1"))
     get(server.url("/items/x"))
     get(server.url("/delay/0"))
     get(server.url("/"))
-    status, over_http = get_json(server.url("/stats"))
+    get(server.url("/server"))
+    status, over_http = get_json(server.url("/stats", window=window.id))
     stats = server.stats()
-    assert status == 200 and over_http == stats  # /stats itself is not counted
+    assert status == 200 and over_http == stats == window.stats()  # /stats is not counted
     assert stats["total"] == 4
     assert stats["per_route"] == {"items": 2, "delay": 1, "index": 1}
     assert stats["status_counts"] == {"200": 3, "400": 1}
@@ -411,24 +509,83 @@ def test_stats_count_routes_and_statuses(server):
     assert stats["max_in_flight_per_route"] == {"items": 1, "delay": 1, "index": 1}
 
 
-def test_stats_reset_over_http_and_directly(server):
+EMPTY = {
+    "total": 0,
+    "per_route": {},
+    "in_flight": 0,
+    "max_in_flight": 0,
+    "max_in_flight_per_route": {},
+    "status_counts": {},
+    "flaky_attempts": {},
+}
+
+
+def test_windows_over_http_and_directly(server):
     get(server.url("/flaky/r", fail_first=0))
-    assert server.stats()["flaky_attempts"] == {"r": 1}
-    status, _, body = get(server.url("/stats/reset"), method="POST")
-    assert status == 204 and body == ""
-    empty = {
-        "total": 0,
-        "per_route": {},
-        "in_flight": 0,
-        "max_in_flight": 0,
-        "max_in_flight_per_route": {},
-        "status_counts": {},
-        "flaky_attempts": {},
-    }
-    assert server.stats() == empty
+    before = server.stats()
+    assert before["flaky_attempts"] == {"r": 1} and before["total"] == 1
+    status, opened = get_json(server.url("/stats/window"), method="POST")
+    assert status == 201 and set(opened) == {"window", "instance"}
+    assert get_json(server.url("/stats", window=opened["window"]))[1] == EMPTY
+    assert server.stats() == before  # a window opened by another client changes nothing here
     get(server.url("/items/2"))
-    server.reset_stats()
-    assert server.stats() == empty
+    window = server.reset_stats()
+    assert window.id > opened["window"] and server.stats() == window.stats() == EMPTY
+    assert get_json(server.url("/stats", window=opened["window"]))[1]["total"] == 1
+    _, since_start = get_json(server.url("/stats"))
+    assert since_start["total"] >= 3 and since_start["per_route"]["items"] >= 1
+    assert repr(window) == f"<stats window {window.id} of the demo server in this process>"
+    assert window.key("retry") == f"retry-w{window.id}"
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "message"),
+    [
+        ("window=999999", 404, "never opened stats window 999999"),
+        ("window=x", 400, "window must be an integer"),
+        ("window=-1", 400, "window must be between 0"),
+        ("window=0&instance=feedbeef", 409, "another demo server"),
+    ],
+)
+def test_bad_windows_answer_clearly(server, query, status, message):
+    got_status, body = get_json(server.url(f"/stats?{query}"))
+    assert got_status == status and message in body["error"]
+
+
+def test_oldest_windows_are_dropped_with_a_clear_error():
+    with DemoServer(max_windows=3) as small:
+        windows = [small.reset_stats() for _ in range(4)]
+        with pytest.raises(StatsWindowError, match="window 1 was dropped: .* keeps the 3 most"):
+            windows[0].stats()
+        assert all(w.stats() == EMPTY for w in windows[1:])
+        status, body = get_json(small.url("/stats", window=windows[0].id))
+        assert status == 410 and "dropped" in body["error"]
+        assert get_json(small.url("/stats"))[0] == 200  # since the start: never dropped
+
+
+def test_each_window_keeps_its_own_maximum(server):
+    """Windows opened at different moments see different maxima; none is lost."""
+    first = server.reset_stats()
+    worker = threading.Thread(target=run, args=(fetch_all([server.url("/delay/0.4")] * 3),))
+    worker.start()
+    for _ in range(500):
+        if server.stats()["in_flight"] == 3:
+            break
+        time.sleep(0.01)
+    during = server.reset_stats()  # opened while 3 are running: starts at 3
+    worker.join(10)
+    after = server.reset_stats()  # opened when idle: starts at 0
+    run(fetch_all([server.url("/delay/0.05")] * 2))
+    assert (first.stats()["max_in_flight"], during.stats()["max_in_flight"],
+            after.stats()["max_in_flight"]) == (3, 3, 2)
+    run(fetch_all([server.url("/items/1", delay=0.2)] * 5))
+    for window in (first, during, after):
+        stats = window.stats()
+        assert stats["max_in_flight"] == 5 and stats["max_in_flight_per_route"]["items"] == 5
+    assert first.stats()["max_in_flight_per_route"]["delay"] == 3
+    assert during.stats()["max_in_flight_per_route"]["delay"] == 3
+    assert after.stats()["max_in_flight_per_route"]["delay"] == 2
+    assert (first.stats()["total"], during.stats()["total"], after.stats()["total"]) == (10, 7, 7)
 
 
 def test_reset_keeps_requests_that_are_still_running(server):
@@ -547,8 +704,9 @@ def test_async_context_manager():
     assert status == 200 and not s.running
 
 
-def test_demo_server_is_a_shared_singleton():
+def test_demo_server_is_a_shared_singleton(no_env):
     first = demo_server()
+    assert isinstance(first, RemoteDemoServer)
     assert demo_server() is first and first.running
     found = []
     threads = [threading.Thread(target=lambda: found.append(demo_server())) for _ in range(8)]
@@ -619,13 +777,17 @@ def test_start_times_out_instead_of_hanging(monkeypatch):
     assert not s.running
 
 
-def test_demo_server_replaces_a_crashed_instance():
+def test_demo_server_restarts_a_process_that_died(no_env):
     first = demo_server()
-    first._loop.call_soon_threadsafe(first._stop_future.set_exception, OSError("boom"))
-    first._thread.join(10)
+    pid = first.pid
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not first.running)
+    assert not first.running and "ended with exit code" in repr(first)
+    with pytest.raises(RuntimeError, match=r"process has ended \(exit code -9\).*demo_server\(\)"):
+        first.url("/")
     second = demo_server()
-    assert second is not first and second.running
-    assert server_module._shared is second
+    assert second is first and second.running and second.pid != pid
+    assert get(second.url("/items/1"))[0] == 200
 
 
 def test_nothing_reaches_stderr():
@@ -634,7 +796,7 @@ def test_nothing_reaches_stderr():
         """
         import asyncio, urllib.request
         import aiohttp
-        from asynclab.server import DemoServer
+        from asynclab.server import DemoServer, RemoteDemoServer, demo_server
 
         async def main(s):
             timeout = aiohttp.ClientTimeout(total=0.05)
@@ -658,11 +820,258 @@ def test_nothing_reaches_stderr():
         s.stop()
         with DemoServer() as t:
             urllib.request.urlopen(t.url("/items/1")).read()
+        r = RemoteDemoServer(rate_limit=1).start()
+        asyncio.run(main(r))
+        r.stop()
+        shared = demo_server()  # left running: it ends with this process
+        asyncio.run(main(shared))
         print("done")
         """
     )
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", script], capture_output=True, text=True,
+        timeout=60, env=env,
     )
     assert result.stdout == "done\n"
     assert result.stderr == ""
+
+
+# --------------------------------------------------------------------- command line
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_command_serves_until_a_signal(command, signum):
+    process, url = command("--seed", "3", "--site-size", "5", "--rate-limit", "2")
+    status, settings = get_json(url + "/server")
+    assert status == 200 and settings["rate_limit"] == 2 and settings["seed"] == 3
+    assert settings["site"] == {str(k): v for k, v in DemoServer(seed=3, site_size=5).site.items()}
+    assert get(url + "/items/1")[0] == 200
+    process.stdin.close()  # without --exit-with-stdin, the end of stdin is no reason to stop
+    with pytest.raises(subprocess.TimeoutExpired):
+        process.wait(timeout=0.5)
+    assert get(url + "/items/2")[0] == 200
+    process.send_signal(signum)
+    assert finish(process) == (0, "", "")
+
+
+def test_command_with_exit_with_stdin_ends_when_stdin_closes(command):
+    process, url = command("--exit-with-stdin")
+    assert get(url + "/delay/0")[0] == 200
+    process.stdin.close()
+    assert finish(process) == (0, "", "")
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url + "/items/1", timeout=5)
+
+
+def test_command_reports_a_port_in_use():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "asynclab.server", "--port", str(port)],
+                                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 1 and result.stdout == ""
+    assert f"127.0.0.1:{port}: the port is in use" in result.stderr
+
+
+def test_command_rejects_bad_options():
+    result = subprocess.run([sys.executable, "-m", "asynclab.server", "--rate-limit", "0"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert result.returncode == 2 and "rate_limit must be an int >= 1" in result.stderr
+
+
+# ------------------------------------------------------------ the server in a process
+
+
+def test_remote_server_offers_what_the_notebooks_use(remote, shared):
+    assert remote.running and isinstance(remote.pid, int) and remote.pid != os.getpid()
+    assert remote.host == "127.0.0.1" and remote.base_url == f"http://127.0.0.1:{remote.port}"
+    assert remote.url("/delay/0.2", client="bob") == f"{remote.base_url}/delay/0.2?client=bob"
+    assert repr(remote) == f"<demo server process {remote.pid} on {remote.base_url}>"
+    assert remote.site == shared.site and remote.rate_limit == 3 and remote.seed == 0
+    assert (remote.max_delay, remote.page_delay, remote.max_windows) == (2.0, 0.002, 100)
+    remote.site[0].append(99)  # a copy: the handle's own is unchanged
+    assert remote.site == shared.site
+    assert get_json(remote.url("/items/7"))[1] == get_json(shared.url("/items/7"))[1]
+    window = remote.reset_stats()
+    run(fetch_all([remote.url("/delay/0.2")] * 4))
+    assert window.stats() == remote.stats() == {
+        "total": 4, "per_route": {"delay": 4}, "in_flight": 0, "max_in_flight": 4,
+        "max_in_flight_per_route": {"delay": 4}, "status_counts": {"200": 4},
+        "flaky_attempts": {}}
+    assert repr(window) == f"<stats window {window.id} of the demo server at {remote.base_url}>"
+
+
+def test_an_answer_cannot_rewrite_or_erase_a_window(remote, monkeypatch):
+    """What a test's window recorded stays, whatever an answer does after it opened."""
+    window = remote.reset_stats()  # the test's window
+    # the "answer": an unlimited burst...
+    run(fetch_all([remote.url("/delay/0.5")] * 10))
+    run(fetch_all([remote.url("/limited", client="cheat", delay=0.5)] * 8))
+    # ...then it covers its tracks: new windows, through the handle and over HTTP...
+    remote.reset_stats()
+    assert get_json(remote.url("/stats/window"), method="POST")[0] == 201
+    # ...the in-process server's code patched...
+    monkeypatch.setattr(DemoServer, "_window_stats", lambda *args: dict(EMPTY))
+    # ...the handle's stats() rewritten (it has no room for that)...
+    with pytest.raises(AttributeError):
+        remote.stats = lambda: dict(EMPTY)
+    with pytest.raises(AttributeError):
+        window.stats = lambda: dict(EMPTY)
+    # ...and exactly `limit` polite requests.
+    run(fetch_all([remote.url("/limited", client="cheat", delay=0.2)] * 3))
+    assert remote.stats()["status_counts"] == {"200": 3}  # the handle's latest window
+    stats = window.stats()
+    assert stats["total"] == 21 and stats["max_in_flight"] == 10
+    assert stats["status_counts"] == {"200": 16, "429": 5}
+    assert stats["per_route"] == {"delay": 10, "limited": 11}
+
+
+def test_a_window_of_another_process_cannot_be_read(remote):
+    window = remote.reset_stats()
+    with RemoteDemoServer() as other:
+        status, body = get_json(other.url("/stats", window=window.id, instance=window.instance))
+    assert status == 409 and "another demo server" in body["error"]
+
+
+def test_remote_stats_window_errors_are_lookup_errors():
+    with RemoteDemoServer(max_windows=2) as small:
+        first = small.reset_stats()
+        small.reset_stats()
+        small.reset_stats()
+        with pytest.raises(StatsWindowError, match="window 1 was dropped"):
+            first.stats()
+        assert small.stats() == EMPTY  # the handle's latest window
+    with pytest.raises(RuntimeError, match="does not answer"):
+        first.stats()  # the server has stopped
+    with pytest.raises(RuntimeError, match="not running"):
+        small.stats()
+
+
+def test_flaky_attempts_go_on_across_windows(remote):
+    window = remote.reset_stats()
+    key = window.key("retry")
+    url = remote.url(f"/flaky/{key}", fail_first=1, mode="error")
+    assert get_json(url)[0] == 500 and get_json(url)[1]["attempt"] == 2
+    later = remote.reset_stats()
+    assert get_json(url)[1]["attempt"] == 3  # a window observes; it does not restart them
+    assert window.stats()["flaky_attempts"] == {key: 3}
+    assert later.stats()["flaky_attempts"] == {key: 1}
+    fresh = later.key("retry")
+    assert fresh != key
+    fresh_url = remote.url(f"/flaky/{fresh}", fail_first=1, mode="error")
+    assert get_json(fresh_url)[0] == 500
+
+
+def test_remote_lifecycle_and_repr():
+    handle = RemoteDemoServer()
+    assert not handle.running and repr(handle) == "<demo server process: stopped>"
+    with pytest.raises(RuntimeError, match="not running"):
+        handle.url("/")
+    assert handle.start() is handle
+    pid = handle.pid
+    assert handle.start() is handle and handle.pid == pid  # no second process
+    handle.stop()
+    handle.stop()  # quiet no-op
+    wait_until_gone(pid)
+    assert not handle.running and handle.pid is None
+    with handle:
+        assert handle.running and handle.pid != pid
+        assert get(handle.url("/items/0"))[0] == 200
+    assert not handle.running
+
+
+def test_remote_async_context_manager():
+    async def main():
+        async with RemoteDemoServer() as s:
+            [(status, _, _)] = await fetch_all([s.url("/delay/0")])
+            return s, status
+
+    s, status = run(main())
+    assert status == 200 and not s.running
+
+
+def test_remote_start_failure_says_why():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(RuntimeError, match=rf"exited with code 1; it said: .*{port}: the port"):
+            RemoteDemoServer(port=port).start()
+
+
+@pytest.mark.parametrize("kwargs", [{"port": -1}, {"rate_limit": 0}, {"max_windows": 0},
+                                    {"page_delay": 20}])
+def test_remote_constructor_rejects_bad_arguments(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        RemoteDemoServer(**kwargs)
+
+
+PARENT = """
+import signal, sys
+signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a kernel survives an interrupt
+from asynclab import demo_server
+server = demo_server()
+print(server.pid, server.base_url, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_server_process_ends_with_its_parent():
+    """A kernel that is interrupted keeps its server; a kernel that dies takes it along."""
+    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env, start_new_session=True)
+    try:
+        pid, url = read_line(parent.stdout).split()
+        os.killpg(parent.pid, signal.SIGINT)  # Jupyter interrupts the kernel's group
+        assert get(url + "/delay/0.1")[0] == 200 and alive(int(pid))
+        parent.kill()  # the kernel dies without a chance to clean up
+        assert parent.wait(timeout=30) == -signal.SIGKILL
+        wait_until_gone(int(pid))
+        with pytest.raises(urllib.error.URLError):
+            urllib.request.urlopen(url + "/items/1", timeout=5)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        _, err = parent.communicate(timeout=30)
+    assert err == ""
+
+
+# ------------------------------------------------------- attached: ASYNCLAB_DEMO_SERVER
+
+
+def test_demo_server_attaches_to_the_server_the_environment_names(command, monkeypatch):
+    process, url = command("--rate-limit", "4")
+    monkeypatch.setattr(server_module, "_shared", None)
+    monkeypatch.setenv(ENV_VAR, url + "/")
+    handle = demo_server()
+    assert demo_server() is handle and handle.running and handle.pid is None
+    assert handle.base_url == url and handle.rate_limit == 4 and handle.site == DemoServer().site
+    assert repr(handle) == f"<demo server at {url} (started elsewhere)>"
+    window = handle.reset_stats()
+    assert get(handle.url("/items/1"))[0] == 200
+    assert window.stats()["per_route"] == {"items": 1}
+    handle.stop()  # not ours to stop
+    assert handle.running and get(handle.url("/items/2"))[0] == 200
+    assert process.poll() is None
+    process.terminate()
+    assert process.wait(timeout=30) == 0
+    assert not handle.running
+    with pytest.raises(RuntimeError, match=f"{url} does not answer.*{ENV_VAR}"):
+        demo_server()
+
+
+def test_demo_server_says_when_the_named_server_is_missing(monkeypatch):
+    monkeypatch.setattr(server_module, "_shared", None)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens there
+    monkeypatch.setenv(ENV_VAR, f"http://127.0.0.1:{port}")
+    with pytest.raises(RuntimeError, match=rf"127\.0\.0\.1:{port} does not answer.*{ENV_VAR}"):
+        demo_server()
+    monkeypatch.setenv(ENV_VAR, "127.0.0.1:8765")
+    with pytest.raises(RuntimeError, match=f"{ENV_VAR}: .*base URL such as"):
+        demo_server()
