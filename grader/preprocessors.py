@@ -202,7 +202,8 @@ class SandboxedKernelManager(AsyncKernelManager):
     def _dirs(self) -> dict[str, str]:
         if self._top is None:
             self._top = tempfile.mkdtemp(prefix="grading-kernel-")
-        return {k: os.path.join(self._top, k) for k in ("conn", "tmp", "shm", "work", "state")}
+        return {k: os.path.join(self._top, k)
+                for k in ("conn", "tmp", "shm", "work", "state", "server")}
 
     async def _async_pre_start_kernel(self, **kw):
         dirs = self._dirs()
@@ -242,8 +243,10 @@ class SandboxedKernelManager(AsyncKernelManager):
         args = sandbox.bwrap_args(work=dirs["work"], work_at=cwd, conn=dirs["conn"],
                                   tmp=dirs["tmp"], shm=dirs["shm"], read_only=kernel_reads(),
                                   env=kernel_env(env), privileged=os.getuid() == 0)
-        return (launcher + ["--demo-port", str(sandbox.DEMO_PORT), "--"] + args
-                + list(kernel_cmd)), kw
+        server = ["--demo-port", str(sandbox.DEMO_PORT), "--server-dir", dirs["server"]]
+        for path in kernel_reads():
+            server += ["--ro", path]
+        return launcher + server + ["--"] + args + list(kernel_cmd), kw
 
     # -- what grading asks of the kernel's processes -----------------------------------
 

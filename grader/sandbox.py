@@ -71,9 +71,13 @@ _PR_SET_PDEATHSIG = 1
 # ------------------------------------------------------------------ the kernel's side
 
 
-def bwrap_args(*, work: str, work_at: str, conn: str, tmp: str, shm: str,
-               read_only: list[str], env: dict[str, str], privileged: bool) -> list[str]:
-    """The bubblewrap command line (without the kernel's own command) for one kernel."""
+def bwrap_args(*, work: str, work_at: str, tmp: str, shm: str, read_only: list[str],
+               env: dict[str, str], privileged: bool, conn: str | None = None) -> list[str]:
+    """The bubblewrap command line (without the command to run) for one kernel, or for the
+    demo server beside it: what it sees read-only, its writable folders (``work`` shown at
+    ``work_at``, ``tmp`` at /tmp, ``shm`` at /dev/shm, ``conn`` at its own path), its
+    environment. ``privileged``: bubblewrap runs as root and ``setpriv`` drops to the
+    sandbox user; otherwise a user namespace maps the sandbox user to the caller."""
     # bubblewrap's own init is process 1 of the kernel's pid namespace (no --as-pid-1): when
     # it dies, with the launcher or with the kernel, Linux kills every process left in the
     # namespace, whatever user it runs as (a parent-death signal would not reach a kernel
@@ -96,7 +100,8 @@ def bwrap_args(*, work: str, work_at: str, conn: str, tmp: str, shm: str,
     binds = [("--ro-bind", os.path.join("/etc", name), os.path.join("/etc", name))
              for name in ETC_FILES if os.path.exists(os.path.join("/etc", name))]
     binds += [("--ro-bind", path, path) for path in _outermost(read_only)]
-    binds += [("--bind", conn, conn), ("--bind", work, work_at)]
+    binds += [("--bind", conn, conn)] if conn else []
+    binds += [("--bind", work, work_at)]
     made: set[str] = {"/", "/tmp", "/dev", "/usr", "/proc"}
     for kind, source, dest in binds:
         # bubblewrap makes missing parent folders private to root: make them readable
@@ -201,10 +206,10 @@ def _probe_inside() -> int:
         return done.returncode
 
 
-def own(paths: list[str]) -> None:
+def own(paths: list[str], chown: bool | None = None) -> None:
     """Give folders to the sandbox user (when the grader is root), private to it."""
     for path in paths:
-        if os.getuid() == 0:
+        if os.getuid() == 0 if chown is None else chown:
             os.chown(path, SANDBOX_UID, SANDBOX_GID)
         os.chmod(path, 0o700)
 
@@ -306,15 +311,6 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _server_user() -> None:
-    """The demo server: killed with the launcher, and not root."""
-    _die_with_parent()
-    if os.getuid() == 0:
-        os.setgroups([])
-        os.setgid(SANDBOX_GID)
-        os.setuid(SANDBOX_UID)
-
-
 class Launcher:
     """Runs one sandboxed kernel and, on demand, its demo server."""
 
@@ -324,6 +320,7 @@ class Launcher:
         self.init_pid: int | None = None  # bubblewrap's init, process 1 of the namespace
         self.server: subprocess.Popen | None = None
         self.listener: socket.socket | None = None
+        self.real_root = os.getuid() == 0  # before a user namespace makes us "root"
 
     def run(self) -> int:
         args = self.args
@@ -393,13 +390,26 @@ class Launcher:
             os.replace(tmp, os.path.join(self.args.state, "init.pid"))
 
     def _start_server(self) -> None:
+        """The demo server, on the socket listening since before the kernel started: as
+        the sandbox user, under a bubblewrap of its own (it sees what the kernel sees, and
+        shares only the kernel's network), outside the kernel's pid namespace."""
         fd = self.listener.fileno()
         cmd = [sys.executable, "-m", "asynclab.server", "--fd", str(fd), "--exit-with-stdin"]
+        if self.args.server_dir:
+            folders = {k: os.path.join(self.args.server_dir, k) for k in ("work", "tmp", "shm")}
+            for folder in folders.values():
+                os.makedirs(folder, exist_ok=True)
+            own(list(folders.values()), chown=self.real_root)
+            env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
+                   "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+            cmd = bwrap_args(work=folders["work"], work_at="/srv", tmp=folders["tmp"],
+                             shm=folders["shm"], read_only=self.args.read_only, env=env,
+                             privileged=self.real_root) + cmd
         try:
             self.server = subprocess.Popen(
                 cmd, pass_fds=(fd,), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                stderr=self.args.server_log or subprocess.DEVNULL,
-                preexec_fn=_server_user, start_new_session=True)
+                stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+                start_new_session=True)
         except OSError:
             self.server = None
 
@@ -447,11 +457,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cgroup", default="")
     parser.add_argument("--state", default="", help="folder to write the kernel's pid to")
     parser.add_argument("--demo-port", type=int, default=0)
+    parser.add_argument("--server-dir", default="",
+                        help="folder for the demo server's sandbox (none: no sandbox)")
+    parser.add_argument("--ro", dest="read_only", action="append", default=[],
+                        help="what the demo server's sandbox may read")
     parser.add_argument("--no-sandbox", action="store_true")
     parser.add_argument("--probe", action="store_true")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
-    args.server_log = None
     if args.probe:
         return _probe_inside()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command

@@ -175,3 +175,23 @@ def test_no_kernel_outlives_its_launcher(tmp_path, how):
     finally:
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
+
+
+def test_the_demo_server_is_the_graders_and_out_of_the_kernels_reach(tmp_path):
+    """Grading kernels reach the course's demo server on their own loopback; it runs outside
+    their sandbox, so its counters cannot be rewritten, and a kernel cannot stop it."""
+    outs, reports = run([
+        "import os, urllib.request\nfrom asynclab import demo_server\n"
+        "server = demo_server()\nprint(os.environ['ASYNCLAB_DEMO_SERVER'], server.base_url)",
+        "window = server.reset_stats()\n"
+        "urllib.request.urlopen(server.url('/delay/0.01')).read()\n"
+        "print(window.stats()['total'])",
+        "print(sorted(p for p in os.listdir('/proc') if p.isdigit()))",
+        "server.stop()\nprint(window.stats()['total'])",
+    ], tmp_path)
+    url = f"http://{sandbox.DEMO_HOST}:{sandbox.DEMO_PORT}"
+    assert outs[0] == f"{url} {url}", outs
+    assert outs[1] == "1", outs
+    assert outs[2] == "['1', '2']", "the server's process is not in the kernel's namespace"
+    assert outs[3] == "1", "stop() does not stop the grader's server"
+    assert reports == ["sandboxed"], reports
