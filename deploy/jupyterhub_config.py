@@ -127,3 +127,31 @@ c.JupyterHub.load_roles = [{
     "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
     "services": ["idle-culler"],
 }]
+
+# --- grading as a hub service (optional) --------------------------------------------------
+# ASYNCIO_HUB_GRADING_SERVICE=1: a JupyterLab of its own for grading, at /services/grading/,
+# run as the first instructor on the course, open to every instructor. The formgrader's
+# buttons (Autograde grades inside the server that shows it) and `python -m grader` in its
+# terminal then never slow down the instructors' own servers. Another ~150 MiB, always on.
+if os.environ.get("ASYNCIO_HUB_GRADING_SERVICE") == "1":
+    owner = pwd.getpwnam(INSTRUCTORS[0])
+    c.JupyterHub.services.append({
+        "name": "grading",
+        "url": f"http://127.0.0.1:{os.environ.get('ASYNCIO_HUB_GRADING_PORT', '8082')}",
+        "command": c.Spawner.cmd,
+        "user": owner.pw_name,
+        "cwd": owner.pw_dir,
+        "environment": {
+            **c.Spawner.environment,
+            "JUPYTERHUB_DEFAULT_URL": "/lab",
+            "JUPYTER_CONFIG_PATH": os.pathsep.join(
+                [os.path.join(ROLES, "instructor"), os.path.join(ROLES, "common")]),
+            "ASYNCIO_COURSE": COURSE,
+        },
+        "oauth_no_confirm": True,
+    })
+    c.JupyterHub.load_roles.append({
+        "name": "grading",
+        "groups": ["instructors"],
+        "scopes": ["access:services!service=grading"],
+    })

@@ -301,6 +301,7 @@ class LocalHub:
     env_path: Path = field(default_factory=hub_env_path)
     port: int = 0
     extra_config: str = ""  # Python appended to the hub's configuration (tests: a service)
+    grading_service: bool = True  # the instructors' grading JupyterLab at /services/grading/
     proc: subprocess.Popen | None = None
 
     def __post_init__(self):
@@ -351,6 +352,8 @@ class LocalHub:
             ASYNCIO_HUB_PROXY_PORT=str(free_port()),
             ASYNCIO_HUB_PROXY=str(PROXY),
         )
+        if self.grading_service:
+            env.update(ASYNCIO_HUB_GRADING_SERVICE="1", ASYNCIO_HUB_GRADING_PORT=str(free_port()))
         return env
 
     def config_file(self) -> Path:
@@ -436,6 +439,8 @@ def cmd_run(args) -> int:
         say(f"JupyterHub is at {hub.url}/  (log: {hub.log_path})")
         say(f"instructor: {', '.join(instructors)}; course folder {hub.course} (mode 700)")
         say(f"students: {', '.join(students)}; exchange {hub.exchange}")
+        say(f"instructors grade at {hub.url}/services/grading/ (or in a terminal: "
+            f"python -m grader autograde --course {hub.course})")
         for u, password in created.items():
             say(f"  log in as {u} with password {password}")
         if not created:

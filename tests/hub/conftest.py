@@ -165,8 +165,15 @@ class HubClass:
                 out[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         return out
 
+    @staticmethod
+    def environ(pid: int) -> dict[str, str]:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+        return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+
     def server_pid(self, user: str) -> int:
-        pids = [p for p, cmd in self.processes(user).items() if "jupyterhub-singleuser" in cmd]
+        """The user's own server (not a hub service the user runs)."""
+        pids = [p for p, cmd in self.processes(user).items() if "jupyterhub-singleuser" in cmd
+                and "JUPYTERHUB_SERVICE_NAME" not in self.environ(p)]
         assert len(pids) == 1, f"{user}: expected one server process, found {pids}"
         return pids[0]
 
@@ -174,8 +181,7 @@ class HubClass:
                timeout: float = 300) -> subprocess.CompletedProcess:
         """Run a command as ``user`` with the environment of their server: what a command
         in their JupyterLab terminal gets (terminals inherit the server's environment)."""
-        raw = Path(f"/proc/{self.server_pid(user)}/environ").read_bytes()
-        env = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+        env = self.environ(self.server_pid(user))
         for name in list(env):
             if name.startswith("JUPYTERHUB_") or name.startswith("JPY_"):
                 del env[name]  # the server's own credentials, not the terminal's business
@@ -214,7 +220,8 @@ def hub_class():
     token = secrets.token_hex(24)
     service = {"name": "course-tests", "api_token": token}
     role = {"name": "course-tests", "services": ["course-tests"],
-            "scopes": ["admin:users", "admin:servers", "access:servers", "list:users"]}
+            "scopes": ["admin:users", "admin:servers", "access:servers", "list:users",
+                       "read:services", "access:services"]}
     extra = (f"c.JupyterHub.services.append({service!r})\n"
              f"c.JupyterHub.load_roles.append({role!r})\n")
     hub = None

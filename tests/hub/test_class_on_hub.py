@@ -24,6 +24,7 @@ import json
 import re
 import threading
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import nbformat
@@ -313,6 +314,27 @@ def test_formgrader_manual_grading_view_works_on_the_results(cycle):
         assert status == 200, f"{path}: {status}"
 
 
+def test_grading_service_shows_the_results_apart_from_the_instructors_server(cycle):
+    """The hub's grading service: a JupyterLab of its own, run as the instructor on the
+    course, where the formgrader's buttons and a terminal grade without touching the
+    instructor's own server."""
+    h = cycle.hub
+    cycle.graded()
+    services = h.call("GET", "/hub/api/services")
+    assert {"grading", "idle-culler"} <= set(services), sorted(services)
+    deadline = time.monotonic() + 120
+    while True:  # the hub starts it beside itself; it may still be starting
+        status, rows = h.request("GET", f"/services/grading/formgrader/api/submissions/{A}")
+        if status == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert status == 200, f"the grading service: {status} {str(rows)[:1000]}"
+    got = {r["student"]: r["score"] for r in rows}
+    assert got == {h.solved: points(A), h.untouched: 0.0}, got
+    pids = [p for p, cmd in h.processes(h.teacher).items() if "jupyterhub-singleuser" in cmd]
+    assert len(pids) == 2, f"expected the instructor's server and the service: {pids}"
+
+
 def test_students_fetch_feedback_without_a_hidden_test_line(cycle):
     h = cycle.hub
     cycle.feedback_fetched()
@@ -391,14 +413,24 @@ class Pages:
         return self.hub.call("GET", f"/user/{self.user}{path}")
 
 
-def memory(hub: HubClass, user: str) -> dict:
-    """Resident (RSS) and proportional (PSS) memory of the user's server and kernels, MiB."""
+def kind_of(hub: HubClass, pid: int, cmd: str) -> str:
+    if "jupyterhub-singleuser" in cmd:
+        service = hub.environ(pid).get("JUPYTERHUB_SERVICE_NAME")
+        return f"{service} service" if service else "server"
+    for word, kind in (("ipykernel", "kernel"), ("configurable-http-proxy", "proxy"),
+                       ("jupyterhub_idle_culler", "idle culler"), ("jupyterhub", "hub")):
+        if word in cmd:
+            return kind
+    return "other"
+
+
+def memory(hub: HubClass, processes: dict[int, str]) -> dict:
+    """Resident (RSS) and proportional (PSS) memory of the processes, by kind, in MiB."""
     out = {}
-    for pid, cmd in hub.processes(user).items():
-        kind = ("server" if "jupyterhub-singleuser" in cmd
-                else "kernel" if "ipykernel" in cmd else "other")
+    for pid, cmd in processes.items():
         try:
             text = open(f"/proc/{pid}/smaps_rollup").read()
+            kind = kind_of(hub, pid, cmd)
         except OSError:
             continue
         kb = {m[0]: int(m[1]) for m in re.findall(r"^(Rss|Pss):\s+(\d+) kB", text, re.M)}
@@ -407,6 +439,29 @@ def memory(hub: HubClass, user: str) -> dict:
         entry["rss_mib"] = round(entry["rss_mib"] + kb.get("Rss", 0) / 1024, 1)
         entry["pss_mib"] = round(entry["pss_mib"] + kb.get("Pss", 0) / 1024, 1)
     return out
+
+
+def hub_processes(hub: HubClass) -> dict[int, str]:
+    """The hub and the processes it started as root (the proxy, the idle culler)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    family, todo = {}, [hub.hub.proc.pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            if Path(f"/proc/{pid}").stat().st_uid == 0:
+                family[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(
+                    b"\0", b" ").decode()
+        except OSError:
+            continue
+        todo += [child for child, parent in parents.items() if parent == pid]
+    return family
 
 
 def test_student_lab_shows_assignments_without_instructor_tools(cycle):
@@ -474,8 +529,12 @@ def test_student_lab_shows_assignments_without_instructor_tools(cycle):
             shown = " ".join(o["text"] for c in cells for o in c["outputs"])
             assert "Setup complete." in shown, shown[:2000]
             lab.screenshot("hub-student-notebook")
-            h.facts["student memory MiB (server, kernel)"] = memory(h, user)
-            h.facts["teacher memory MiB (server, no kernel)"] = memory(h, h.teacher)
+            h.facts["memory MiB: a student with one notebook open"] = memory(
+                h, h.processes(user))
+            h.facts["memory MiB: the instructor (server, grading service)"] = memory(
+                h, h.processes(h.teacher))
+            h.facts["memory MiB: the hub, proxy and idle culler"] = memory(
+                h, hub_processes(h))
         except BaseException:
             lab.screenshot("hub-student-failure")
             raise
@@ -491,12 +550,16 @@ def plain_feedback_hides_hidden_tests() -> bool:
     return bool(config.get("GenerateFeedback", {}).get("preprocessors"))
 
 
-@pytest.mark.xfail(not plain_feedback_hides_hidden_tests(), strict=True,
-                   reason="nbgrader_config.py does not configure GenerateFeedback.preprocessors "
-                   "yet: the formgrader's Generate Feedback button shows hidden tests")
-def test_formgrader_feedback_button_hides_hidden_tests_too(cycle):
+def test_formgrader_feedback_button_hides_hidden_tests_too(cycle, request):
     """The plain route: the formgrader's Generate Feedback and Release Feedback buttons,
-    then the students fetch. Nothing they can read may hold a hidden-test line."""
+    then the students fetch. Nothing they can read may hold a hidden-test line.
+
+    Expected to fail (strictly: a pass is an error, so the mark cannot outlive the fix)
+    until nbgrader_config.py configures GenerateFeedback.preprocessors."""
+    if not plain_feedback_hides_hidden_tests():
+        request.node.add_marker(pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+            "nbgrader_config.py does not configure GenerateFeedback.preprocessors yet: the "
+            "formgrader's Generate Feedback button shows hidden tests")))
     h = cycle.hub
     cycle.feedback_fetched()
     h.formgrader("generate_feedback", A)
