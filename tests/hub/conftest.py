@@ -221,7 +221,7 @@ def hub_class():
     service = {"name": "course-tests", "api_token": token}
     role = {"name": "course-tests", "services": ["course-tests"],
             "scopes": ["admin:users", "admin:servers", "access:servers", "list:users",
-                       "read:services", "access:services"]}
+                       "list:services", "read:services", "access:services"]}
     extra = (f"c.JupyterHub.services.append({service!r})\n"
              f"c.JupyterHub.load_roles.append({role!r})\n")
     hub = None
