@@ -368,9 +368,11 @@ class LocalHub:
     def start(self) -> None:
         cmd = [str(self.env_path / "bin" / "jupyterhub"), "-f", str(self.config_file())]
         with open(self.log_path, "ab") as log:
+            # SIGINT as by default, even if this runs in the background (where the shell
+            # ignores it): the hub stops its services with it.
             self.proc = subprocess.Popen(cmd, cwd=self.state, env=self.environment(),
                                          stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=_default_sigint)
 
     def wait_ready(self, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -391,18 +393,50 @@ class LocalHub:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         return ""
 
-    def stop(self) -> None:
-        """Stop the hub; it stops the users' servers and the proxy as it exits."""
+    def stop(self, timeout: float = 90) -> None:
+        """Stop the hub; it stops the users' servers, its services and the proxy as it
+        exits. Whatever it started and left running is then ended, by process id."""
         proc, self.proc = self.proc, None
         if proc is None or proc.poll() is not None:
             return
+        started = descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=30)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            proc.kill()
             proc.wait(timeout=5)
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            alive = [pid for pid in started if Path(f"/proc/{pid}").exists()]
+            for pid in alive:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + 5
+            while alive and time.monotonic() < deadline:
+                alive = [pid for pid in alive if Path(f"/proc/{pid}").exists()]
+                time.sleep(0.1)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes started by ``pid``, and by them, and so on (as they are now)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        out.append(child)
+        todo += children.get(child, [])
+    return out
 
 
 # ------------------------------------------------------------------ make hub
@@ -427,6 +461,12 @@ def cmd_run(args) -> int:
             "make hub CREATE_USERS=1")
         return 2
     env = setup()
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # clean up as for Ctrl-C
+        signal.signal(sig, interrupted)
     for u in missing:
         created[u] = secrets.token_urlsafe(9)
         create_user(u, created[u])

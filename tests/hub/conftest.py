@@ -110,6 +110,13 @@ class HubClass:
         except ValueError:
             return status, text
 
+    def headers(self, path: str) -> dict[str, str]:
+        """The headers of a GET answer (redirects followed), names in lower case."""
+        req = urllib.request.Request(self.url + path,
+                                     headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return {k.lower(): v for k, v in r.headers.items()}
+
     def call(self, method: str, path: str, **kwargs):
         """A request that must succeed (2xx); its decoded answer."""
         status, answer = self.request(method, path, **kwargs)

@@ -19,6 +19,7 @@ each step runs once. Timings and the memory a student uses go to test-artifacts/
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -34,7 +35,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from grader import course
 
-from .conftest import COURSE_ID, HUB_ARTIFACTS, REPO, HubClass
+from .conftest import COURSE_ID, HUB_ARTIFACTS, REPO, HubClass, localhub
 
 pytestmark = pytest.mark.xdist_group("hub")
 
@@ -312,6 +313,12 @@ def test_formgrader_manual_grading_view_works_on_the_results(cycle):
     for path in (f"{fg}/gradebook/{A}/{A}", f"{fg}/manage_submissions/{A}"):
         status, _ = h.request("GET", path)
         assert status == 200, f"{path}: {status}"
+    # JupyterLab shows the formgrader in a frame: the instructor's server must allow its own
+    # pages in frames (the hub's servers forbid any frame by default, students' still do).
+    headers = h.headers(f"{fg}/manage_assignments")
+    assert "frame-ancestors 'self'" in headers.get("content-security-policy", ""), headers
+    headers = h.headers(f"/user/{h.solved}/lab")
+    assert "frame-ancestors 'none'" in headers.get("content-security-policy", ""), headers
 
 
 def test_grading_service_shows_the_results_apart_from_the_instructors_server(cycle):
@@ -444,25 +451,12 @@ def memory(hub: HubClass, processes: dict[int, str]) -> dict:
 
 def hub_processes(hub: HubClass) -> dict[int, str]:
     """The hub and the processes it started as root (the proxy, the idle culler)."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    family, todo = {}, [hub.hub.proc.pid]
-    while todo:
-        pid = todo.pop()
-        try:
+    out = {}
+    for pid in [hub.hub.proc.pid, *localhub.descendants(hub.hub.proc.pid)]:
+        with contextlib.suppress(OSError):
             if Path(f"/proc/{pid}").stat().st_uid == 0:
-                family[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(
-                    b"\0", b" ").decode()
-        except OSError:
-            continue
-        todo += [child for child, parent in parents.items() if parent == pid]
-    return family
+                out[pid] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    return out
 
 
 def test_student_lab_shows_assignments_without_instructor_tools(cycle):
