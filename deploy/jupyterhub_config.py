@@ -115,7 +115,7 @@ def pre_spawn_hook(spawner):
 c.Spawner.pre_spawn_hook = pre_spawn_hook
 
 # --- idle servers are stopped -------------------------------------------------------------
-# About 270 MiB per active student (deploy/README.md); a server left open is stopped after
+# About 280 MiB per active student (deploy/README.md); a server left open is stopped after
 # ASYNCIO_HUB_IDLE_TIMEOUT seconds without activity. Work is saved in the home folder.
 c.JupyterHub.services = [{
     "name": "idle-culler",

@@ -45,8 +45,9 @@ from pathlib import Path
 DEPLOY = Path(__file__).resolve().parent
 REPO = DEPLOY.parent
 COURSE_ID = "asyncio-course"
-# What the course's installed copy is made of: a change to any of these reinstalls it.
-COURSE_FILES = ["pyproject.toml", "README.md", "asynclab", "grader"]
+# What the course's installed copy is made of: a change to any of these reinstalls it
+# (README.md is copied too, as pyproject.toml's readme, but changes nothing installed).
+COURSE_FILES = ["pyproject.toml", "asynclab", "grader"]
 SETTINGS = DEPLOY / "jupyter"  # installed as <env>/etc/asyncio-course/
 PROXY = DEPLOY / "node_modules" / ".bin" / "configurable-http-proxy"
 USER_MARK = "asyncio-course hub user"  # the comment field of users created here
@@ -192,7 +193,7 @@ def install_course(env: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="asyncio-course-src-") as tmp:
         src = Path(tmp) / "course"
         src.mkdir()
-        for name in COURSE_FILES:
+        for name in [*COURSE_FILES, "README.md"]:
             path = REPO / name
             if path.is_dir():
                 shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
