@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 # nbgrader starts helper programs (alembic, jupyter) by name: the venv must come first on PATH.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: setup lab test release clean help collect autograde feedback grades-csv report grade bench-grading
+.PHONY: setup lab test release clean help collect autograde feedback grades-csv report grade bench-grading hub hub-env
 
 help:
 	@echo "make lab      open JupyterLab on the course (creates .venv on first use)"
@@ -21,6 +21,7 @@ help:
 	@echo "make grade [A=..]          autograde in parallel, then feedback, grades CSV, report"
 	@echo "make autograde|feedback|grades-csv|report   one step of it"
 	@echo "make bench-grading [STUDENTS=8]         sequential nbgrader against ours (minutes)"
+	@echo "make hub     a JupyterHub for a class on this machine (root; see deploy/README.md)"
 	@echo "make clean    remove the venv, caches and grading output"
 
 $(STAMP): pyproject.toml
@@ -36,7 +37,9 @@ lab: setup
 		--LabApp.default_url=/lab/tree/notebooks --port=$(PORT) \
 		$(if $(DISPLAY),,--no-browser) $(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: setup
+# As root, the tests include a class on a real JupyterHub (tests/hub), which runs from the
+# hub's own environment: build it first, so that its set-up is not counted as test time.
+test: setup $(if $(filter 0,$(shell id -u)),hub-env)
 	$(PY) -m pytest
 
 release: setup
@@ -76,10 +79,26 @@ grade: setup
 	$(PY) -m grader export || s=1; \
 	$(PY) -m grader report || s=1; exit $$s
 
+# --- A class on JupyterHub (deploy/README.md) ------------------------------------------------
+# hub-env: the environment the hub and every user's server run from (a venv of a Python all
+#          users can run, the course installed non-editable, the proxy from package-lock.json).
+# hub:     a hub in a temporary folder, as root. INSTRUCTOR=name STUDENTS="a b" name existing
+#          users; CREATE_USERS=1 creates missing ones for the trial (removed when it stops).
+INSTRUCTOR ?=
+STUDENTS   ?=
+HUB_PORT   ?= 8000
+
+hub-env:
+	$(PYTHON) deploy/localhub.py setup
+
+hub:
+	$(PYTHON) deploy/localhub.py run --port $(HUB_PORT) $(if $(INSTRUCTOR),--instructor $(INSTRUCTOR)) \
+		$(foreach s,$(STUDENTS),--student $(s)) $(if $(CREATE_USERS),--create-users)
+
 bench-grading: setup
 	$(PY) bench/grading.py $(if $(STUDENTS),--students $(STUDENTS))
 
 clean:
-	rm -rf $(VENV) grading .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .venv-hub deploy/node_modules grading .pytest_cache .ruff_cache test-artifacts
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
