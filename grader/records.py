@@ -56,6 +56,7 @@ class Result:
     failure: str | None = None  # why the submission could not be graded
     flags: list[str] = field(default_factory=list)  # what an instructor should look at
     warnings: list[str] = field(default_factory=list)  # nbgrader's own warnings
+    guard: dict[str, dict] = field(default_factory=dict)  # notebook -> the grading guard's cost
 
     @property
     def key(self) -> tuple[str, str]:
