@@ -112,6 +112,10 @@ _IGNORED_KEYS = frozenset({"__slotnames__"})
 # The shell's settings that change how a cell runs or what counts as its result.
 _SHELL_SETTINGS = ("ast_node_interactivity", "autoawait", "loop_runner", "autocall",
                    "automagic", "disable_failing_post_execute")
+# What the shell and the kernel change at every cell.
+_VOLATILE = frozenset({"_parent_header_global", "execution_count", "last_execution_result",
+                       "_shell_context", "_last_traceback", "last_execution_succeeded"})
+_MACHINERY = ("IPython", "ipykernel", "jupyter_client", "traitlets", "zmq", "tornado", "comm")
 _SYS_HOOKS = ("excepthook", "displayhook", "unraisablehook", "breakpointhook", "stdout",
               "stderr", "stdin", "__stdout__", "__stderr__", "__stdin__", "modules",
               "meta_path", "path_hooks", "path_importer_cache", "flags")
@@ -739,9 +743,24 @@ def _shell_lists(shell) -> dict:
     }
 
 
+def _components(obj) -> list[tuple[dict, str, dict]]:
+    """The shell's or kernel's parts (its tracebacks formatter, display hook, compiler...)
+    and the methods set on it, in its ``__dict__`` and its trait values: (dict, copy)."""
+    if obj is None:
+        return []
+    out = []
+    for where in (vars(obj), _getattr(obj, "_trait_values", None)):
+        if _type(where) is _dict:
+            out.append((where, {k: v for k, v in where.items() if k not in _VOLATILE and (
+                _code_like(v) or _protected(_getattr(_type(v), "__module__", ""), _MACHINERY))}))
+    return out
+
+
 def _shell_snapshot(shell) -> dict:
     kernel = _getattr(shell, "kernel", None)
     return {
+        "components": [("IPython shell", d, copy) for d, copy in _components(shell)]
+        + [("kernel", d, copy) for d, copy in _components(kernel)],
         "shell_type": _type(shell),
         "kernel_type": _type(kernel),
         "shell_lists": _shell_lists(shell),
@@ -775,9 +794,15 @@ def _restore_shell(shell, saved: dict) -> list[str]:
             _setattr(shell, key, value)
             changed.append(f"IPython {key}")
     for key, value in saved["settings"].items():
-        if _getattr(shell, key) is not value and _getattr(shell, key) != value:
+        now = _getattr(shell, key)
+        if now is not value and (_type(now) is not _type(value) or now != value):
             _setattr(shell, key, value)
             changed.append(f"IPython {key}")
+    for who, d, copy in saved["components"]:
+        for key, value in copy.items():
+            if d.get(key, _MISSING) is not value:
+                d[key] = value
+                changed.append(f"{who}.{key}")
     for key in _set(vars(shell)) - saved["shell_keys"]:
         if _from_notebook(vars(shell)[key]):
             _delattr(shell, key)
@@ -969,7 +994,12 @@ def course_cell_done() -> dict:
     if snap is None:
         return {"error": "the grading guard was never installed"}
     added = snap.grow()
-    for name, value in _shell().user_ns.items():
+    shell = _shell()
+    grown = _components(shell) + _components(_getattr(shell, "kernel", None))
+    for (_, _, copy), (_, now) in zip(_state["shell"]["components"], grown, strict=False):
+        for key in now.keys() - copy.keys():  # parts the course's cell added, never replaced
+            copy[key] = now[key]
+    for name, value in shell.user_ns.items():
         if name.startswith("_") or not _is_code(value) or name in _state["course_names"]:
             continue
         module = value.__name__ if _isinstance(value, _types.ModuleType) else \
