@@ -510,12 +510,14 @@ class GuardedExecute(Execute):
                                 f"running: {thing}")
         if after is None:
             why = "the grading guard did not answer after the test, so it cannot be trusted"
+        elif after.get("alive"):  # the cause first: what it changed comes from it
+            why = ("a thread started by the answers was still running and could not be "
+                   "stopped, so the test cannot be trusted: " + "; ".join(after["alive"][:4])
+                   + ("; while the test ran, it changed: " + ", ".join(after["changed"][:8])
+                      if after["changed"] else ""))
         elif after["changed"]:
             why = ("while the test ran, the answer changed what the test relies on: "
                    + ", ".join(after["changed"][:8]))
-        elif after.get("alive"):
-            why = ("a thread started by the answers was still running and could not be "
-                   "stopped, so the test cannot be trusted: " + "; ".join(after["alive"][:4]))
         elif not after["passed"] and not errors:
             why = "the test did not run to its end (something cut it short), so it cannot pass"
         else:

@@ -12,7 +12,8 @@ OUTCOME = ("The guard compares each function's code, not only its identity: the 
            "back before the test, the wrong answer scores 0; reported.")
 EXPECT = Expect("graded", scores={"test_download_all": 0.0},
                 flags=["the grader undid changes the answers made to: "
-                       "asynclab.testing.expect_loop_time.__code__"],
+                       "asynclab.testing.expect_loop_time.__code__",
+                       "may change a function in place"],
                 messages={"test_download_all": "took 0.6 s of loop time; expected 0.3 s"})
 
 ANSWER = """import asynclab.testing

@@ -11,7 +11,8 @@ ATTACK = ("`download_all` is right but for a coroutine it never awaits; its cell
 OUTCOME = ("Trace and profile functions (`sys` and `threading`) are reset before each test: "
            "`run_virtual` sees the coroutine never awaited and the test scores 0; reported.")
 EXPECT = Expect("graded", scores={"test_download_all": 0.0},
-                flags=["a trace or profile function (threading.settrace/setprofile)"],
+                flags=["a trace or profile function (threading.settrace/setprofile)",
+                       "may set a trace or profile function"],
                 messages={"test_download_all": "never awaited"})
 
 ANSWER = """import threading
