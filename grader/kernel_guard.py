@@ -687,9 +687,9 @@ def _scheduled(thread) -> str | None:
 # ---------------------------------------------------------------------- the audit hook
 
 
-def _audit(event, args) -> None:
+def _audit(event, args, _audited=_AUDITED) -> None:
     """Sees trace functions being set and protected code changed in place, in any thread."""
-    if event not in _AUDITED:
+    if event not in _audited:  # (bound early: this runs for every audited event, to the end)
         return
     ident = _get_ident()
     if event in ("sys.settrace", "sys.setprofile"):
@@ -697,13 +697,15 @@ def _audit(event, args) -> None:
             _events().append((event, ident, _caller()))
         return
     target = args[0] if args else None
-    if not _isinstance(target, (_types.FunctionType, type)):
-        return
-    if target in _GUARD_FUNCS:
+    if _type(target) is _types.FunctionType and target in _GUARD_FUNCS:
         raise RuntimeError("the grading guard cannot be changed")
-    snap = _state.get("snap")
-    if snap is not None and target in snap.watched and not (_state.get("quiet") and ident == _MAIN):
-        _events().append((event, ident, f"{_name_of(target)}.{args[1]}"))
+    try:  # never make the code that set the attribute fail (a metaclass without __hash__...)
+        snap = _state.get("snap")
+        if snap is not None and issubclass(_type(target), (_types.FunctionType, type)) \
+                and target in snap.watched and not (_state.get("quiet") and ident == _MAIN):
+            _events().append((event, ident, f"{_name_of(target)}.{args[1]}"))
+    except Exception:
+        pass
 
 
 def _events() -> list:
@@ -715,7 +717,10 @@ def _events() -> list:
 
 
 def _caller() -> str:
-    frame = _getframe(2)
+    try:
+        frame = _getframe(2)
+    except ValueError:
+        return "the interpreter"
     while frame is not None and frame.f_globals.get("__name__") == "threading":
         frame = frame.f_back
     if frame is None:
