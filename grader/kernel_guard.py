@@ -11,9 +11,10 @@ execute requests, a path that IPython's input transformers and event hooks do no
   hold, names it bound, threads it started). Entries already in the snapshot are never
   overwritten: a course cell may run after an answer cell, and it started from a restored
   state anyway;
-- :func:`before_test` just before a test cell, and before each course cell: it puts back
-  everything that differs from the snapshot, resets trace and profile functions, stops the
-  threads the answers left running, and says what it did;
+- :func:`before_test` just before a test cell, and before a course cell that follows an
+  answer: it puts back everything that differs from the snapshot, resets trace and profile
+  functions, stops the threads (and cancels the event loop's tasks) the answers left
+  running, and says what it did;
 - the test cell itself ends with a call to :func:`passed` with a fresh random token, so a
   test counts only if it ran to its last line (fail-closed);
 - :func:`after_test` right after the test cell: did it reach its last line, did anything
@@ -25,7 +26,12 @@ What the snapshot holds, for the modules of the course (``asynclab``), of its cl
 ipykernel, jupyter_client, zmq, traitlets, ``logging``, ``warnings``...) and of the judging
 path (``urllib``, ``http``, ``json``, ``socket``, aiohttp...):
 
-- every entry of their module dicts, by identity (constants too), and the module's class;
+- every entry of their module dicts, by identity, and the module's class. Code is held
+  everywhere; data (constants such as ``BLOCKING_THRESHOLD``, state) where the checks rely
+  on it: the course's modules, ``asyncio``, ``threading``, ``time``, ``logging``,
+  ``warnings``, the judging path. Elsewhere a library's own data may change (a cache
+  filled, a pattern compiled on first use), and so may a global a library fills on first
+  use;
 - every class found there (and its bases), its ``__dict__`` entry by entry (properties,
   static and class methods included) and its metaclass;
 - every function found there or in those classes (getters and setters of properties,
@@ -66,7 +72,7 @@ from time import thread_time as _cpu
 # Bound when the kernel starts, before any answer runs: the guard's own work does not look
 # these up again, so an answer that replaces them in ``builtins`` cannot mislead it.
 _type, _len, _list, _map, _isinstance, _all, _any = type, len, list, map, isinstance, all, any
-_getattr, _setattr, _delattr, _dict, _set, _tuple = getattr, setattr, delattr, dict, set, tuple
+_getattr, _setattr, _delattr, _dict, _set = getattr, setattr, delattr, dict, set
 _TYPE_SETATTR, _TYPE_DELATTR = type.__setattr__, type.__delattr__
 _TYPE_DICT = type.__dict__["__dict__"].__get__  # a class's own namespace, never a fake one
 _BUILTINS = vars(_builtins)
