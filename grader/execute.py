@@ -34,7 +34,7 @@ from pathlib import Path
 import nbformat
 
 from . import integrity, nbgrader_app
-from .preprocessors import REPORTS, SANDBOX
+from .preprocessors import GUARD_COST, REPORTS, SANDBOX
 from .records import GRADED, Result, TestOutcome
 
 DB_WRITERS = ("SaveAutoGrades", "AssignLatePenalties")
@@ -296,6 +296,8 @@ class Executor:
                 result.flags += [f"{notebook}: {f}" if len(job.notebooks) > 1 else f
                                  for f in resources["nbgrader"].get(REPORTS, [])]
                 result.sandbox = resources["nbgrader"].get(SANDBOX, result.sandbox)
+                if resources["nbgrader"].get(GUARD_COST):
+                    result.guard[notebook] = resources["nbgrader"][GUARD_COST]
             except Exception as exc:
                 result.failure = self._explain(exc, notebook)
                 result.warnings.append(traceback.format_exc(limit=8))

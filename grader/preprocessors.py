@@ -13,9 +13,12 @@ restored; what was changed is reported.
 
 - runs the kernel in a sandbox (:mod:`grader.sandbox`: memory, processes, file sizes,
   writes only below the submission's folder);
-- before each test cell, undoes tampering with IPython, the clock, ``asyncio`` and
-  ``asynclab`` (:mod:`grader.kernel_guard`); a test counts only if it reaches its last line
-  and nothing protected changed while it ran (fail-closed);
+- before each test cell, undoes tampering with IPython, the clock, ``asyncio``,
+  ``asynclab`` and the rest of what the tests rely on, down to each function's code and
+  each class's attributes, resets trace functions and stops threads the answers left
+  running (:mod:`grader.kernel_guard`); a test counts only if it reaches its last line,
+  nothing protected changed while it ran and no thread of the answers is still running
+  (fail-closed); what the guard costs is measured per notebook;
 - a test that passes keeps its points even if the code under test wrote a warning to
   stderr (nbgrader alone would score it 0); a failing test never gets points;
 - a cell that runs past the timeout, or kills the kernel, costs that cell: the kernel is
@@ -54,6 +57,7 @@ from .sandbox import remove_cgroup
 
 REPORTS = "integrity"
 SANDBOX = "sandbox"  # key in resources["nbgrader"]: what the kernel's sandbox said of itself
+GUARD_COST = "guard_cost"  # key in resources["nbgrader"]: what the grading guard cost
 COURSE_CODE = str(Path(__file__).resolve().parent.parent)  # holds grader/ and asynclab/  # key in resources["nbgrader"] where both preprocessors report
 
 
@@ -436,6 +440,10 @@ class GuardedExecute(Execute):
         super().__init__(*args, **kwargs)
         self.reports: list[str] = []
         self._deadline = None
+        # per guard call: what it was, round trip, wall and CPU time in the kernel (ms)
+        self._guard_costs: list[tuple[str, float, float | None, float | None]] = []
+        self._guarded = 0
+        self._answer_ran = False
 
     # -- the notebook ------------------------------------------------------------------
 
@@ -451,15 +459,47 @@ class GuardedExecute(Execute):
         self._cut = False
         self._watch = (None, None, time.monotonic())
         self._cause = "a deadlock or a blocking call?"
+        self._guard_costs: list[tuple[str, float, float | None, float | None]] = []
+        self._guarded = 0
+        self._answer_ran = False  # has an answer (or a test calling one) run since the last check?
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            cost = self._guard_cost()
             if resources is not None:
                 for line in self.reports:
                     report(resources, line)
                 resources.setdefault("nbgrader", {})[SANDBOX] = self.sandbox_note
+                resources.setdefault("nbgrader", {})[GUARD_COST] = cost
             for line in self.reports:
                 self.log.warning("%s", line)
+            if cost["calls"]:
+                self.log.info("grading guard: %d cells guarded, %d calls, %.1f ms per call in "
+                              "the kernel (%.1f ms of CPU; at most %.1f ms), %.2f s in all",
+                              cost["cells"], cost["calls"], cost["kernel_ms_mean"],
+                              cost["kernel_cpu_ms_mean"], cost["kernel_ms_max"], cost["seconds"])
+
+    def _guard_cost(self) -> dict:
+        """What the guard cost this notebook: calls, time in the kernel, round trips."""
+        calls = [c for c in self._guard_costs if c[0] != "install()"]
+        wall = [c[2] for c in calls if c[2] is not None]
+        cpu = [c[3] for c in calls if c[3] is not None]
+        trips = [c[1] for c in calls]
+        install = [c[1] for c in self._guard_costs if c[0] == "install()"]
+
+        def mean(values):
+            return round(sum(values) / len(values), 2) if values else 0.0
+
+        return {
+            "cells": self._guarded,
+            "calls": len(calls),
+            "kernel_ms_mean": mean(wall),
+            "kernel_ms_max": round(max(wall), 2) if wall else 0.0,
+            "kernel_cpu_ms_mean": mean(cpu),
+            "round_trip_ms_mean": mean(trips),
+            "install_ms": round(sum(install), 1),
+            "seconds": round((sum(trips) + sum(install)) / 1000, 3),
+        }
 
     async def async_start_new_kernel_client(self):
         for attempt in range(3):
@@ -493,9 +533,11 @@ class GuardedExecute(Execute):
         """Evaluate a guard call in the kernel, outside of IPython's cell machinery."""
         if self.kc is None:
             return None
+        start = time.perf_counter()
         msg_id = await ensure_async(self.kc.execute(
             "", silent=True, store_history=False, user_expressions={"r": expression(call)}))
         reply = await self._reply(msg_id, timeout or self.guard_timeout)
+        trip = (time.perf_counter() - start) * 1000
         if reply is None or reply["content"].get("status") != "ok":
             return None
         value = reply["content"].get("user_expressions", {}).get("r", {})
@@ -503,9 +545,18 @@ class GuardedExecute(Execute):
             return None
         try:
             text = ast.literal_eval(value["data"]["text/plain"])
-            return json.loads(text) if text[:1] in "{[" else text
+            answer = json.loads(text) if text[:1] in "{[" else text
         except (ValueError, SyntaxError, KeyError, TypeError):
             return None
+        wall, cpu = (answer.get("ms"), answer.get("cpu_ms")) if isinstance(answer, dict) \
+            else (None, None)
+        self._guard_costs.append((call.split("(")[0] + "()", trip,
+                                  wall if isinstance(wall, int | float) else None,
+                                  cpu if isinstance(cpu, int | float) else None))
+        if isinstance(answer, dict) and answer.get("error"):
+            self.reports.append(f"{answer['error']} (during {call.split('(')[0]})")
+            return None  # a guard that failed cannot vouch for anything
+        return answer
 
     async def _reply(self, msg_id: str, timeout: float):
         deadline = time.monotonic() + timeout
@@ -556,12 +607,16 @@ class GuardedExecute(Execute):
             cell.outputs = [error_output("NotRun", f"not run: {self._gave_up}")] if is_test else []
             return cell
         token = original = None
-        if not is_test and not meta.get("solution"):  # the course's own code runs clean too
+        if not is_test and not meta.get("solution") and self._answer_ran:
+            # the course's own code runs clean too (if only course code ran since the last
+            # check, there is nothing to undo)
+            self._guarded += 1
             before = await self._ask("before_test()")
-            if before and before["restored"]:
-                self.reports.append(f"before the course's cell {name}, the grader undid changes "
-                                    f"the answers made to: {', '.join(before['restored'][:8])}")
+            if before:
+                self._report_before(before, f"the course's cell {name}")
+        self._answer_ran = bool(meta.get("solution")) or is_test
         if is_test:
+            self._guarded += 1
             before = await self._ask("before_test()")
             if before is None:
                 await self._recover(cell_index, f"the grading guard did not answer before test {name}")
@@ -570,9 +625,7 @@ class GuardedExecute(Execute):
                 cell.outputs = [error_output("GradingGuardError", "the grading guard did not "
                                              "answer, so this test cannot be trusted")]
                 return cell
-            if before["restored"]:
-                self.reports.append(f"before test {name}, the grader undid changes the answers "
-                                    f"made to: {', '.join(before['restored'][:8])}")
+            self._report_before(before, f"test {name}")
             token = secrets.token_hex(16)
             original = cell.source
             cell.source = original.rstrip() + "\n" + expression(f"passed({token!r})") + "\n"
@@ -614,7 +667,7 @@ class GuardedExecute(Execute):
             self._skip.add(cell_index)
             if meta.get("solution"):
                 self._broken_answer = (name, why)
-            if stuck or await self._ask("course_cell_done()", timeout=5) is None:
+            if stuck or await self._ask("ping()", timeout=5) is None:
                 await self._recover(cell_index, f"cell {name} hung")
             return cell
         if is_test:
@@ -627,11 +680,31 @@ class GuardedExecute(Execute):
 
     execute_cell = run_sync(async_execute_cell)
 
+    def _report_before(self, before: dict, what: str) -> None:
+        """Say what the guard undid and stopped before ``what``."""
+        if before.get("restored"):
+            self.reports.append(f"before {what}, the grader undid changes the answers made "
+                                f"to: {', '.join(before['restored'][:8])}")
+        for thing in before.get("stopped", []):
+            self.reports.append(f"before {what}, the grader stopped what the answers left "
+                                f"running: {thing}")
+        for thread in before.get("alive", []):
+            self.reports.append(f"before {what}, what the answers left running could not be "
+                                f"stopped: {thread}")
+
     async def _judge(self, cell, name: str, token: str) -> None:
         after = await self._ask(f"after_test({token!r})")
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+        for thing in (after or {}).get("stopped", []):
+            self.reports.append(f"after test {name}, the grader stopped what the answers left "
+                                f"running: {thing}")
         if after is None:
             why = "the grading guard did not answer after the test, so it cannot be trusted"
+        elif after.get("alive"):  # the cause first: what it changed comes from it
+            why = ("a thread started by the answers was still running and could not be "
+                   "stopped, so the test cannot be trusted: " + "; ".join(after["alive"][:4])
+                   + ("; while the test ran, it changed: " + ", ".join(after["changed"][:8])
+                      if after["changed"] else ""))
         elif after["changed"]:
             why = ("while the test ran, the answer changed what the test relies on: "
                    + ", ".join(after["changed"][:8]))
@@ -709,11 +782,14 @@ class GuardedExecute(Execute):
                 if cell.cell_type != "code" or not cell.source.strip() or index in self._skip \
                         or _meta(cell).get("grade"):
                     continue
+                course_cell = not _meta(cell).get("solution")
+                if course_cell:  # it starts clean, as in the first run (said then already)
+                    await self._ask("before_test()")
                 msg_id = await ensure_async(self.kc.execute(cell.source, silent=True,
                                                             store_history=False))
                 if await self._reply(msg_id, self.timeout or 60) is None:
                     raise TimeoutError(f"replaying cell {index} did not finish")
-                if not _meta(cell).get("solution"):
+                if course_cell:
                     await self._ask("course_cell_done()")
         except Exception as exc:
             self._gave_up = f"{why}, and the kernel could not be restarted ({exc})"

@@ -57,6 +57,7 @@ class Result:
     flags: list[str] = field(default_factory=list)  # what an instructor should look at
     warnings: list[str] = field(default_factory=list)  # nbgrader's own warnings
     sandbox: str = ""  # what the kernel's sandbox said of itself ("sandboxed", ...)
+    guard: dict[str, dict] = field(default_factory=dict)  # notebook -> the grading guard's cost
 
     @property
     def key(self) -> tuple[str, str]:

@@ -195,6 +195,17 @@ def _table(head: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{h}</tr>{body}</table>"
 
 
+def _guard_seconds(rec: records.Result) -> str:
+    """What the grading guard cost a submission: seconds, and its calls in the kernel."""
+    costs = [c for c in rec.guard.values() if isinstance(c, dict) and c.get("calls")]
+    if not costs:
+        return "-"
+    calls = sum(c["calls"] for c in costs)
+    mean = sum(c.get("kernel_ms_mean", 0) * c["calls"] for c in costs) / calls
+    return (f"{sum(c.get('seconds', 0) for c in costs):.2f}<br><small>{calls} calls, "
+            f"{mean:.1f} ms each</small>")
+
+
 def build(root: Path, dest: Path | None = None, slowest: int = 10) -> Path:
     """Write the class report; returns the path of its HTML page."""
     root = Path(root).resolve()
@@ -252,8 +263,10 @@ def build(root: Path, dest: Path | None = None, slowest: int = 10) -> Path:
     timed = sorted((r for r in recs if r.status == records.GRADED), key=lambda r: -r.seconds)
     parts.append("<h2>Slowest submissions</h2>")
     parts.append(_table(
-        ["student", "assignment", "seconds", "of which running cells", "score"],
+        ["student", "assignment", "seconds", "of which running cells",
+         "of which the grading guard", "score"],
         [[e(r.student), e(r.assignment), f"{r.seconds:.1f}", f"{r.execute_seconds:.1f}",
+          _guard_seconds(r),
           f"{r.score:g} / {r.max_score:g}" if r.score is not None and r.max_score else "-"]
          for r in timed[:slowest]]) if timed else "<p>No graded submission.</p>")
     failed = [r for r in recs if r.status != records.GRADED]
