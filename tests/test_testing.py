@@ -723,7 +723,8 @@ def test_trace_functions_in_executor_threads_are_reported_and_removed():
         seen.clear()
         return await threads_in_turn([0.1] * 3)  # in the same thread, one after another
 
-    run = run_virtual(in_a_thread)
+    # a traced thread runs many times slower: on a loaded machine, more than 10 s
+    run = run_virtual(in_a_thread, real_timeout=120)
     assert (run.value, run.loop_time) == ([0.1] * 3, 0.3)
     assert run.tracing == ["sys.settrace"]
     assert seen == []  # removed when the call that set it ended
@@ -733,7 +734,7 @@ def test_trace_functions_in_executor_threads_are_reported_and_removed():
         return await threads_at_once([0.1] * 3)
 
     try:
-        run = run_virtual(for_new_threads)
+        run = run_virtual(for_new_threads, real_timeout=120)
         assert threading.gettrace() is None  # put back as it was before the run
     finally:
         threading.settrace(None)
