@@ -255,6 +255,7 @@ class Autograder:
 
                 rmtree(str(dest))
             records.save(self.root, result)  # "unfinished" until the grades are saved
+            created = not self._in_gradebook(gb, sub)
             conv.notebooks = list(sub.notebooks)
             self.nbg.log.take()
             try:
@@ -280,7 +281,18 @@ class Autograder:
                  for n in sub.notebooks if os.path.splitext(os.path.basename(n))[0] not in known]
         flags += [f"{n}.ipynb was not submitted; it scores 0" for n in released if n not in known]
         return Job(assignment=sub.assignment, student=sub.student, notebooks=known,
-                   submitted_hash=sub.submitted_hash, flags=flags, warnings=warnings)
+                   submitted_hash=sub.submitted_hash, flags=flags, warnings=warnings,
+                   created=created)
+
+    @staticmethod
+    def _in_gradebook(gb, sub: Submission) -> bool:
+        from nbgrader.api import MissingEntry
+
+        try:
+            gb.find_submission(sub.assignment, sub.student)
+        except MissingEntry:
+            return False
+        return True
 
     def _init(self, sub: Submission):
         """nbgrader's ``init_assignment``; when it gives up (no notebook with a known name)
@@ -321,6 +333,11 @@ class Autograder:
                     result.failure = f"saving the grades failed: {type(exc).__name__}: {short(exc)}"
             if result.status != GRADED:
                 self._discard_outputs(job)
+                if result.failed_before_kernel and job.created:
+                    # it failed as it was read and checked, before anything ran: like a file
+                    # refused before nbgrader reads it, it leaves no rows in the gradebook
+                    gradebook.write(gb, lambda: gb.remove_submission(job.assignment,
+                                                                     job.student))
             result.warnings += self.nbg.log.take()
             records.save(self.root, result)
         return result

@@ -54,6 +54,7 @@ class Result:
     max_score: float | None = None
     tests: list[TestOutcome] = field(default_factory=list)
     failure: str | None = None  # why the submission could not be graded
+    failed_before_kernel: bool = False  # failed while it was read and checked: nothing ran
     flags: list[str] = field(default_factory=list)  # what an instructor should look at
     warnings: list[str] = field(default_factory=list)  # nbgrader's own warnings
 

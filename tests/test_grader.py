@@ -48,8 +48,12 @@ REAL = "01_coroutines"
 def released(tmp_path_factory) -> Path:
     """A course copy where 01_coroutines and the tiny assignment are released (and so
     known to the gradebook), nothing submitted yet. Built once per test run, under a lock,
-    so that it is shared even if these tests end up on several xdist workers."""
-    shared = tmp_path_factory.getbasetemp().parent / "grader-released"
+    so that it is shared even if these tests end up on several xdist workers (whose
+    temporary folders share a parent; without xdist that parent holds every run's folder,
+    of every checkout, so the copy would outlive the code and configuration it was made
+    from)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "grader-released"
     shared.mkdir(exist_ok=True)
     root = shared / "course"
     with open(shared / "lock", "w") as lock:
@@ -220,6 +224,37 @@ def page_text(path: Path) -> str:
     """What a reader of an HTML page sees: tags (syntax highlighting) removed."""
     text = re.sub(r"<[^>]+>", "", path.read_text())
     return html.unescape(text)
+
+
+def test_a_submission_too_long_to_check_fails_alone_and_the_class_is_graded(fresh):
+    """Everything a worker does to a submission before its kernel starts has a bound of CPU
+    time: past it that submission fails with one line, leaves nothing in the gradebook,
+    and the others are graded."""
+    submit_case(fresh, TINY, "solved", "solved")
+    released = nbformat.read(course.release_notebook(TINY, fresh), as_version=4)
+    huge = course.fill_answers(released, dict(TINY_CASES["solved"],
+                                              double=TINY_CASES["solved"]["double"]
+                                              + "\n" * 9_000_000))
+    path = fresh / "grading" / "submitted" / "huge" / TINY / f"{TINY}.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(huge))  # 18 MB, under the size limit; seconds of CPU to check
+    summary = autograde(fresh, [TINY], progress=False,
+                        overrides={"SubmittedNotebooks": {"max_prepare_seconds": 1}})
+    assert [r.student for r in summary.graded] == ["solved"], summary.lines()
+    [failed] = summary.failed
+    assert failed.student == "huge" and failed.failed_before_kernel
+    assert "\n" not in failed.failure
+    assert failed.failure == (
+        f"grading/submitted/huge/{TINY}/{TINY}.ipynb cannot be graded: reading and checking it "
+        "took more than 1 s of CPU time, the limit before its kernel starts "
+        "(c.SubmittedNotebooks.max_prepare_seconds in nbgrader_config.py)")
+    assert f"  huge/{TINY}: {failed.failure}" in summary.lines()
+    assert records.load(fresh, TINY, "huge").failure == failed.failure
+    assert set(course.read_scores(TINY, fresh)) == {"solved"}  # no rows for it
+    assert not (fresh / "grading" / "autograded" / "huge" / TINY / f"{TINY}.ipynb").exists()
+    assert run("report", "--course", str(fresh)) == 0
+    report = (fresh / "grading" / "report" / "index.html").read_text()
+    assert html.escape(failed.failure) in report
 
 
 # -- same grades as nbgrader, and resuming ------------------------------------------------

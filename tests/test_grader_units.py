@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ from grader_fixtures import HIDDEN_DOUBLE, tiny_notebook
 
 from grader import course, integrity, records
 from grader.__main__ import main
-from grader.execute import outcome_message, split_preprocessors
+from grader.execute import OutOfTime, cpu_time_limit, outcome_message, split_preprocessors
 from grader.feedback import HideHiddenTests, hidden_lines, scrub_traceback
 from grader.preprocessors import _cpu, _likely_cause, rebuild
 
@@ -194,3 +195,42 @@ def test_the_likely_cause_of_a_hang_is_read_from_the_stuck_process(code, cause):
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+# -- the work before the kernel: linear, and bounded -------------------------------------------
+
+
+def _cpu_seconds(work) -> float:
+    start = time.process_time()
+    work()
+    return time.process_time() - start
+
+
+@pytest.mark.parametrize("unit", ["\n", " \t\n", "get_ipython \n", "time "])
+def test_the_integrity_flags_are_linear_in_the_size_of_the_code(unit):
+    """50,000 and 500,000 repeats of a unit, side by side in one run: CPU time, not wall
+    time, and the least of three rounds, so that a busy machine cannot fake it. Linear work
+    costs about 10 times as much for the larger text; quadratic work (``^\\s*`` with re.M
+    over blank lines took 154 s for 200,000 of them) 100 times, and the pre-kernel time
+    bound stops it long before."""
+    small, large = unit * 50_000, unit * 500_000
+    costs = {"small": [], "large": []}
+    with cpu_time_limit(20):
+        for _ in range(3):
+            costs["small"].append(_cpu_seconds(lambda: integrity.suspicious(small)))
+            costs["large"].append(_cpu_seconds(lambda: integrity.suspicious(large)))
+    ratio = min(costs["large"]) / max(min(costs["small"]), 1e-4)
+    assert ratio < 30, f"{ratio:.0f} times the cost for 10 times the text: {costs}"
+
+
+def test_the_time_bound_stops_even_a_backtracking_regular_expression():
+    import re as regex
+
+    catastrophic = regex.compile(r"(a+)+$")
+    start = time.process_time()
+    with pytest.raises(OutOfTime), cpu_time_limit(0.5):
+        catastrophic.match("a" * 64 + "b")  # 2**64 steps unless stopped
+    assert time.process_time() - start < 10
+    with cpu_time_limit(5):  # within the bound: nothing happens, and the timer is disarmed
+        assert catastrophic.match("a" * 8)
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
