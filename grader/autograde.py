@@ -36,6 +36,7 @@ from pathlib import Path
 import nbformat
 
 from . import gradebook, inputs, nbgrader_app, records
+from .escape import printable
 from .execute import Job, make_exporter, split_preprocessors
 from .records import FAILED, GRADED, Result
 
@@ -115,7 +116,7 @@ class Summary:
             out.append("Flagged for a look:")
             for r in flagged:
                 out += [f"  {r.student}/{r.assignment}: {f}" for f in r.flags]
-        return out
+        return [printable(line) for line in out]  # names and flags come from submissions
 
 
 def fmt_seconds(s: float) -> str:
@@ -435,8 +436,8 @@ class Autograder:
         def record(result: Result) -> None:
             (summary.graded if result.status == GRADED else summary.failed).append(result)
             if result.status != GRADED and not bar.disable:  # the summary lists them too
-                bar.write(f"FAILED {result.student}/{result.assignment}: {result.failure}",
-                          file=self.out)
+                bar.write(printable(f"FAILED {result.student}/{result.assignment}: "
+                                    f"{result.failure}"), file=self.out)
             bar.update(1)
             bar.set_postfix_str(f"failed {len(summary.failed)}" if summary.failed else "")
 

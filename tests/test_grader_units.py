@@ -5,6 +5,8 @@ that every command explains itself."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +19,7 @@ from grader_fixtures import HIDDEN_DOUBLE, tiny_notebook
 
 from grader import course, integrity, records
 from grader.__main__ import main
+from grader.escape import printable
 from grader.execute import OutOfTime, cpu_time_limit, outcome_message, split_preprocessors
 from grader.feedback import HideHiddenTests, hidden_lines, scrub_traceback
 from grader.preprocessors import _cpu, _likely_cause, rebuild
@@ -195,6 +198,25 @@ def test_the_likely_cause_of_a_hang_is_read_from_the_stuck_process(code, cause):
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+# -- printing what submissions say -----------------------------------------------------------
+
+
+def test_control_characters_from_submissions_are_shown_as_escapes():
+    evil = "a\x1b[2Jb\x1b[31mc\u202ed\u2066e\x7f\x9b\x00\r"
+    assert printable(evil) == "a\\x1b[2Jb\\x1b[31mc\\u202ed\\u2066e\\x7f\\x9b\\x00\\r"
+    assert printable("two\nlines\tand tab") == "two\\nlines\\tand tab"
+    assert printable("two\nlines\tand tab", multiline=True) == "two\nlines\tand tab"
+    assert printable(printable(evil)) == printable(evil)  # twice changes nothing more
+    assert printable("héllo ✓ 日本 — ok") == "héllo ✓ 日本 — ok"
+    result = records.Result("01_coroutines", "ada", failure=f"x{evil}",
+                            flags=[f"answer cell 'x{evil}' has code"],
+                            warnings=["line\n\x1b[0mnext"],
+                            tests=[records.TestOutcome("nb", "t", 1.0, 0.0, f"m{evil}")])
+    text = json.dumps(dataclasses.asdict(records.clean(result)), ensure_ascii=False)
+    assert "\x1b" not in text and "\u202e" not in text and "\\\\x1b[2J" in text
+    assert result.warnings == ["line\n\\x1b[0mnext"]
 
 
 # -- the work before the kernel: linear, and bounded -------------------------------------------
