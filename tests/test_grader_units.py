@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import html
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,14 +23,14 @@ from grader import course, integrity, records
 from grader.__main__ import main
 from grader.escape import printable
 from grader.execute import OutOfTime, cpu_time_limit, outcome_message, split_preprocessors
-from grader.feedback import HideHiddenTests, hidden_lines, scrub_traceback
+from grader.feedback import HideHiddenTests, Secret, hidden_lines, scrub_traceback
 from grader.preprocessors import _cpu, _likely_cause, rebuild
 
 RED = "\x1b[31m"
 
 
 def test_traceback_keeps_the_message_and_drops_the_hidden_test_code():
-    secret = {HIDDEN_DOUBLE}
+    secret = Secret({HIDDEN_DOUBLE})
     frames = [
         f"{RED}---------------------------------------------------------------------------",
         f"{RED}AssertionError\x1b[39m                            Traceback (most recent call last)",
@@ -37,14 +39,15 @@ def test_traceback_keeps_the_message_and_drops_the_hidden_test_code():
         "Cell In[2], line 2, in double(x)\n      1 def double(x):\n----> 2     return x + 2\n",
         f"{RED}AssertionError\x1b[39m: double(21) should be 42, got 23",
     ]
-    out = scrub_traceback(frames, 3, secret)
+    out = scrub_traceback(frames, {3}, secret)
     text = "\n".join(out)
     assert "double(21) == 42" not in text
     assert "Cell In[3]: in the test code (not shown)" in text
     assert "return x + 2" in text  # the student's own code stays
     assert out[-1].endswith("double(21) should be 42, got 23")
     # a frame of another cell that quotes a hidden line loses that line only
-    quoted = scrub_traceback([f"File x.py:1\n----> 1 {HIDDEN_DOUBLE}\n      2 other()"], 9, secret)
+    quoted = scrub_traceback([f"File x.py:1\n----> 1 {HIDDEN_DOUBLE}\n      2 other()"], {9},
+                             secret)
     assert HIDDEN_DOUBLE not in quoted[0] and "other()" in quoted[0]
 
 
@@ -198,6 +201,64 @@ def test_the_likely_cause_of_a_hang_is_read_from_the_stuck_process(code, cause):
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+# -- feedback: no output quotes a hidden test ------------------------------------------------
+
+
+def _stream(text: str, name: str = "stdout") -> dict:
+    return nbformat.v4.new_output("stream", name=name, text=text)
+
+
+def test_feedback_drops_every_output_that_quotes_a_hidden_test_and_keeps_the_rest():
+    nb = tiny_notebook()
+    cells = {course.nbgrader_meta(c).get("grade_id"): c for c in nb.cells}
+    setup, answer, test = nb.cells[1], cells["double"], cells["test_double"]
+    spaced = HIDDEN_DOUBLE.replace(" ", "   ").replace(",", " ,")  # re-spaced, same code
+    test.execution_count = 7
+    test.outputs = [
+        _stream(f"from the answer:\n{HIDDEN_DOUBLE}\n"),
+        nbformat.v4.new_output("error", ename="AssertionError",
+                               evalue="double(21) should be 42, got 23", traceback=[
+                                   "Cell In[7], line 4\n----> 4 " + HIDDEN_DOUBLE,
+                                   "AssertionError: double(21) should be 42, got 23"]),
+    ]
+    hidden_zw = "\u200b".join(HIDDEN_DOUBLE)  # a zero-width space between the characters
+    answer.outputs = [
+        _stream(f"kept line\n  {spaced}\n{hidden_zw}\n"),  # the lines go, the rest stays
+        _stream("\n".join(HIDDEN_DOUBLE) + "\n", "stderr"),  # one character per line
+        nbformat.v4.new_output("display_data", data={
+            "text/html": "<pre>" + "<b></b>".join(html.escape(HIDDEN_DOUBLE)) + "</pre>",
+            "text/plain": "<IPython.core.display.HTML object>"}),
+        nbformat.v4.new_output("error", ename="ValueError", evalue=f"leak: {HIDDEN_DOUBLE}",
+                               traceback=[f"ValueError: leak: {HIDDEN_DOUBLE}"]),
+    ]
+    setup.outputs = [_stream("Setup complete.\n"),
+                     nbformat.v4.new_output("execute_result", data={"text/plain": HIDDEN_DOUBLE})]
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+
+    everything = json.dumps([c.get("outputs", []) for c in nb.cells] + [c.source for c in nb.cells])
+    squeezed = "".join(html.unescape(re.sub(r"<[^>]+>", "", everything)).split())
+    for line in [HIDDEN_DOUBLE, "double(21)==42"]:
+        assert "".join(line.split()) not in squeezed.replace("\\n", "").replace("\\u200b", "")
+    # the failing check still says why, in the outputs and in the summary's reason
+    assert test.outputs[-1]["evalue"] == "double(21) should be 42, got 23"
+    assert outcome_message(test) == "AssertionError: double(21) should be 42, got 23"
+    assert "Cell In[7]: in the test code (not shown)" in test.outputs[-1]["traceback"]
+    assert "assert double(2) == 4" in test.source  # the visible test stays
+    assert "Setup complete.\n" in setup.outputs[0]["text"]
+    assert "not shown: it quotes the hidden tests" in json.dumps(answer.outputs)
+
+
+def test_feedback_keeps_outputs_that_quote_only_visible_lines():
+    nb = tiny_notebook()
+    test = next(c for c in nb.cells if course.nbgrader_meta(c).get("grade_id") == "test_fetch")
+    visible = 'assert result == "done 0.01", f"fetch(0.01) gave {result!r}"'
+    hidden = test.source.split("### BEGIN HIDDEN TESTS")[1]
+    test.source = test.source.replace(hidden, hidden.replace("### END", f"{visible}\n### END"))
+    test.outputs = [_stream(f"{visible}\n)\n")]  # also in the hidden part, but visible anyway
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+    assert test.outputs[0]["text"] == f"{visible}\n)\n"
 
 
 # -- printing what submissions say -----------------------------------------------------------
