@@ -8,8 +8,9 @@ KIND = "Broken input"
 ATTACK = ("A right `download_all` followed by 200,000 blank lines, which once made a check "
           "before the kernel take minutes.")
 OUTCOME = ("Every check on the text is linear in its size, and all the work before the kernel "
-           "has a bound of CPU time (`c.SubmittedNotebooks.max_prepare_seconds`): graded "
-           "normally, full marks.")
+           "has a bound of CPU time (`c.SubmittedNotebooks.max_prepare_seconds`); the answer "
+           "runs without its trailing blank lines (IPython would tokenise each twice): graded "
+           "normally, full marks, in the time of a solved notebook.")
 EXPECT = Expect("graded", scores="full")
 BLANK_LINES = 200_000
 
