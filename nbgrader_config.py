@@ -35,12 +35,13 @@ import sys  # noqa: E402
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
-from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties,
     CheckCellMetadata,
     ClearOutput,
     DeduplicateIds,
+    GetGrades,
     IgnorePattern,
     LimitOutput,
     OverwriteCells,
@@ -48,6 +49,7 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
+from grader.feedback import HideHiddenTests, ResultsSummary  # noqa: E402
 from grader.preprocessors import GuardedExecute, RebuildFromRelease  # noqa: E402
 
 c.Autograde.sanitize_preprocessors = [RebuildFromRelease, ClearOutput, DeduplicateIds,
@@ -57,6 +59,13 @@ c.Autograde.autograde_preprocessors = [GuardedExecute, IgnorePattern, ClearMetad
                                        CheckCellMetadata]
 # A whole notebook may run this long before the cells left are scored 0.
 c.GuardedExecute.notebook_timeout = 300
+
+# Feedback pages (plain `nbgrader generate_feedback`, the formgrader's button and
+# `python -m grader feedback`) never show hidden tests: not their code, nor any output that
+# quotes it; a failing check's message stays. nbgrader's own list is GetGrades and
+# CSSHTMLHeaderPreprocessor; c.HideHiddenTests.enabled = False shows hidden tests again.
+c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, ResultsSummary,
+                                    CSSHTMLHeaderPreprocessor]
 
 # Exercises use small delays; a healthy notebook runs in seconds. A cell that runs longer
 # than this is stuck (a deadlock or a blocking call) and is stopped.

@@ -30,6 +30,14 @@ from . import (
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def say(line, file=None) -> None:
+    """Print one line; names and messages may come from submissions, so control
+    characters (ANSI sequences, bidi overrides) are shown as escapes, not obeyed."""
+    from .escape import printable
+
+    print(printable(line), file=file or sys.stdout)
+
+
 def course_root(args) -> Path:
     root = Path(args.course).resolve() if args.course else course.ROOT
     if not (root / "nbgrader_config.py").is_file():
@@ -51,10 +59,10 @@ def cmd_release(args) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     except RuntimeError as exc:
-        print(f"release failed: {exc}", file=sys.stderr)
+        say(f"release failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     for p in paths:
-        print(f"released {p.relative_to(root)}")
+        say(f"released {p.relative_to(root)}")
     return EXIT_OK
 
 
@@ -76,9 +84,9 @@ def cmd_autograde(args) -> int:
     except SetupError as exc:
         raise UsageError(str(exc)) from exc
     for line in summary.lines():
-        print(line)
+        say(line)
     if args.timing:
-        print(summary.timing())
+        say(summary.timing())
     return summary.exit_code
 
 
@@ -92,7 +100,7 @@ def cmd_collect(args) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     for line in report.lines():
-        print(line)
+        say(line)
     return report.exit_code
 
 
@@ -103,9 +111,9 @@ def cmd_feedback(args) -> int:
     report = generate(root, args.assignments or None, args.student or None,
                       with_hidden_tests=args.with_hidden_tests, force=args.force, jobs=args.jobs)
     for line in report.lines():
-        print(line)
+        say(line)
     if report.written:
-        print(f"Pages are in {root / 'grading' / 'feedback'}/<student>/<assignment>/")
+        say(f"Pages are in {root / 'grading' / 'feedback'}/<student>/<assignment>/")
     return report.exit_code
 
 
@@ -115,7 +123,7 @@ def cmd_export(args) -> int:
     root = course_root(args)
     dest = Path(args.to) if args.to else root / "grading" / "grades.csv"
     for path in export_csv(root, dest, Path(args.by_test) if args.by_test else None):
-        print(f"wrote {path}")
+        say(f"wrote {path}")
     return EXIT_OK
 
 
@@ -124,7 +132,7 @@ def cmd_report(args) -> int:
 
     root = course_root(args)
     page = build(root, Path(args.to) if args.to else None)
-    print(f"wrote {page}")
+    say(f"wrote {page}")
     return EXIT_OK
 
 
@@ -233,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UsageError as exc:
-        print(f"python -m grader {args.command}: {exc}", file=sys.stderr)
+        say(f"python -m grader {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)

@@ -36,6 +36,7 @@ from pathlib import Path
 import nbformat
 
 from . import gradebook, inputs, nbgrader_app, records
+from .escape import printable
 from .execute import Job, make_exporter, split_preprocessors
 from .records import FAILED, GRADED, Result
 
@@ -119,7 +120,7 @@ class Summary:
             out.append("Flagged for a look:")
             for r in flagged:
                 out += [f"  {r.student}/{r.assignment}: {f}" for f in r.flags]
-        return out
+        return [printable(line) for line in out]  # names and flags come from submissions
 
 
 def fmt_seconds(s: float) -> str:
@@ -273,6 +274,7 @@ class Autograder:
 
                 rmtree(str(dest))
             records.save(self.root, result)  # "unfinished" until the grades are saved
+            created = not self._in_gradebook(gb, sub)
             conv.notebooks = list(sub.notebooks)
             self.nbg.log.take()
             try:
@@ -298,7 +300,18 @@ class Autograder:
                  for n in sub.notebooks if os.path.splitext(os.path.basename(n))[0] not in known]
         flags += [f"{n}.ipynb was not submitted; it scores 0" for n in released if n not in known]
         return Job(assignment=sub.assignment, student=sub.student, notebooks=known,
-                   submitted_hash=sub.submitted_hash, flags=flags, warnings=warnings)
+                   submitted_hash=sub.submitted_hash, flags=flags, warnings=warnings,
+                   created=created)
+
+    @staticmethod
+    def _in_gradebook(gb, sub: Submission) -> bool:
+        from nbgrader.api import MissingEntry
+
+        try:
+            gb.find_submission(sub.assignment, sub.student)
+        except MissingEntry:
+            return False
+        return True
 
     def _init(self, sub: Submission):
         """nbgrader's ``init_assignment``; when it gives up (no notebook with a known name)
@@ -339,6 +352,11 @@ class Autograder:
                     result.failure = f"saving the grades failed: {type(exc).__name__}: {short(exc)}"
             if result.status != GRADED:
                 self._discard_outputs(job)
+                if result.failed_before_kernel and job.created:
+                    # it failed as it was read and checked, before anything ran: like a file
+                    # refused before nbgrader reads it, it leaves no rows in the gradebook
+                    gradebook.write(gb, lambda: gb.remove_submission(job.assignment,
+                                                                     job.student))
             result.warnings += self.nbg.log.take()
             records.save(self.root, result)
         return result
@@ -438,8 +456,8 @@ class Autograder:
         def record(result: Result) -> None:
             (summary.graded if result.status == GRADED else summary.failed).append(result)
             if result.status != GRADED and not bar.disable:  # the summary lists them too
-                bar.write(f"FAILED {result.student}/{result.assignment}: {result.failure}",
-                          file=self.out)
+                bar.write(printable(f"FAILED {result.student}/{result.assignment}: "
+                                    f"{result.failure}"), file=self.out)
             bar.update(1)
             bar.set_postfix_str(f"failed {len(summary.failed)}" if summary.failed else "")
 

@@ -22,19 +22,23 @@ place (cell-level timeouts, resource limits, fail-closed tests).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
+import threading
 import time
 import traceback
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
-from . import integrity, nbgrader_app
-from .preprocessors import GUARD_COST, REPORTS, SANDBOX
+from . import inputs, integrity, nbgrader_app
+from .preprocessors import GUARD_COST, REPORTS, SANDBOX, RebuildFromRelease
 from .records import GRADED, Result, TestOutcome
 
 DB_WRITERS = ("SaveAutoGrades", "AssignLatePenalties")
@@ -50,6 +54,7 @@ class Job:
     submitted_hash: str = ""
     flags: list[str] = field(default_factory=list)  # found by the parent (missing notebooks...)
     warnings: list[str] = field(default_factory=list)
+    created: bool = False  # its submission row is new in the gradebook (this run made it)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -144,9 +149,19 @@ class Executor:
         self.nbg = nbgrader_app.load(self.root, overrides)
         self.converter = self.nbg.autograde_converter()
         self.converter.writer = FilesWriter(parent=self.converter, config=self.converter.config)
-        self.sanitizer = make_exporter(self.converter, self.converter.sanitize_preprocessors)
+        sanitize = list(self.converter.sanitize_preprocessors)
+        self.rebuilder = None
+        if sanitize and isinstance(sanitize[0], type) and issubclass(sanitize[0], RebuildFromRelease):
+            # It runs first in any case. Run here, before nbconvert deep-copies and validates
+            # the notebook (several times), it shrinks a submission to the release's cells
+            # first: 120,000 added cells then cost seconds of CPU, not most of a minute.
+            self.rebuilder = make_exporter(self.converter, sanitize[:1])._preprocessors[0]
+            sanitize = sanitize[1:]
+        self.sanitizer = make_exporter(self.converter, sanitize)
         worker_part, _ = split_preprocessors(self.converter.autograde_preprocessors)
         self.runner = make_exporter(self.converter, worker_part)
+        self.max_prepare_seconds = inputs.SubmittedNotebooks(
+            config=self.nbg.app.config).max_prepare_seconds
         self.kernel_log = open(kernel_log, "ab") if kernel_log else subprocess.DEVNULL  # noqa: SIM115
         self._live: list = []  # kernel managers to kill if the worker is stopped
         self._current: tuple[int, str | None] | None = None
@@ -237,36 +252,64 @@ class Executor:
         return os.path.join(folder, notebook + ".ipynb"), resources
 
     def prepare(self, job: Job) -> Prepared:
-        """Sanitize every notebook of ``job`` and launch the first one's kernel."""
+        """Sanitize every notebook of ``job`` and launch the first one's kernel.
+
+        Everything before the kernel (reading each notebook, nbgrader's sanitize with the
+        rebuild from the release, the integrity flags, writing the result) runs under one
+        bound of CPU time per submission (``c.SubmittedNotebooks.max_prepare_seconds``):
+        past it the submission fails with one line, and the worker goes on."""
         prep = Prepared(job=job, started=time.time(), flags=list(job.flags),
                         warnings=list(job.warnings))
         self.nbg.log.take()
+        src = ""
+        caught: list = []
         try:
-            for notebook in job.notebooks:
-                src, resources = self._resources(True, job.assignment, job.student, notebook)
-                try:
-                    submitted = nbformat.read(src, as_version=4)
-                except Exception as exc:
-                    prep.failure = unreadable(os.path.relpath(src, self.root), exc)
-                    return prep
-                output, resources = self.sanitizer.from_filename(src, resources=resources)
-                found = resources["nbgrader"].get(REPORTS, []) + integrity.flags(submitted)
-                prep.flags += [f"{notebook}: {f}" if len(job.notebooks) > 1 else f
-                               for f in found]
-                self.converter.write_single_notebook(output, resources)
-                dest, _ = self._resources(False, job.assignment, job.student, notebook)
-                prep.paths[notebook] = dest
-                if prep.km is None and notebook == job.notebooks[0]:
+            # Python warnings (nbformat's "Non-unique cell id", one per cell) go to the
+            # record, not to the instructor's terminal: a notebook can hold 100,000 of them
+            with cpu_time_limit(self.max_prepare_seconds), \
+                    warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("default")
+                for notebook in job.notebooks:
+                    src, resources = self._resources(True, job.assignment, job.student, notebook)
                     try:
-                        nb = nbformat.reads(output, as_version=4)
-                        prep.km = self.launch(nb, os.path.dirname(dest))
-                    except Exception as exc:  # Execute will start one itself
-                        prep.warnings.append(f"could not start the kernel ahead: {short(exc)}")
+                        submitted = nbformat.read(src, as_version=4)
+                    except Exception as exc:
+                        prep.failure = unreadable(os.path.relpath(src, self.root), exc)
+                        return prep
+                    found = integrity.flags(submitted)
+                    # read once: what nbconvert's from_filename would do, on that node
+                    resources = _file_resources(resources, src)
+                    if self.rebuilder is not None:
+                        submitted, resources = self.rebuilder(submitted, resources)
+                    output, resources = self.sanitizer.from_notebook_node(submitted,
+                                                                          resources=resources)
+                    found = resources["nbgrader"].get(REPORTS, []) + found
+                    prep.flags += [f"{notebook}: {f}" if len(job.notebooks) > 1 else f
+                                   for f in found]
+                    self.converter.write_single_notebook(output, resources)
+                    dest, _ = self._resources(False, job.assignment, job.student, notebook)
+                    prep.paths[notebook] = dest
+                    if notebook == job.notebooks[0]:
+                        first = nbformat.v4.new_notebook(metadata=_metadata(output))
+        except OutOfTime:
+            prep.failure = (f"{os.path.relpath(src, self.root)} cannot be graded: reading and "
+                            f"checking it took more than {self.max_prepare_seconds:g} s of CPU "
+                            "time, the limit before its kernel starts "
+                            "(c.SubmittedNotebooks.max_prepare_seconds in nbgrader_config.py)")
         except Exception as exc:
             prep.failure = f"nbgrader could not prepare {job.student}/{job.assignment}: {short(exc)}"
             prep.warnings.append(traceback.format_exc(limit=5))
+        else:
+            try:
+                dest = prep.paths[job.notebooks[0]]
+                prep.km = self.launch(first, os.path.dirname(dest))
+            except Exception as exc:  # Execute will start one itself
+                prep.warnings.append(f"could not start the kernel ahead: {short(exc)}")
         finally:
             prep.warnings += self.nbg.log.take()
+            prep.warnings += [f"{w.category.__name__}: {w.message}" for w in caught[:5]]
+            if len(caught) > 5:
+                prep.warnings.append(f"... and {len(caught) - 5} more warnings")
             prep.seconds = time.time() - prep.started
         return prep
 
@@ -282,6 +325,7 @@ class Executor:
         if prep.failure:
             self.stop(prep.km)
             result.failure = prep.failure
+            result.failed_before_kernel = True
             return self._finish(result, prep), {}
         for notebook in job.notebooks:
             km, prep.km = prep.km, None
@@ -339,6 +383,56 @@ class Executor:
         if isinstance(exc, TimeoutError | RuntimeError) and "kernel" in str(exc).lower():
             return f"{notebook}: the kernel did not start or stopped answering{where}: {short(exc)}"
         return f"{notebook}: grading failed{where}: {type(exc).__name__}: {short(exc)}"
+
+
+class OutOfTime(BaseException):
+    """The work before the kernel used up its time. A BaseException, so that the
+    ``except Exception`` of the code it interrupts cannot swallow it."""
+
+
+@contextlib.contextmanager
+def cpu_time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`OutOfTime` in the block once this process has used ``seconds`` of CPU
+    time in it (a ``SIGPROF`` timer). CPU time, not wall-clock time: a busy machine slows
+    the work down but does not use up its allowance. Regular expressions check for signals
+    as they run, so even one that backtracks is stopped. No bound outside the main thread
+    (signals reach only that one) or with ``seconds`` 0."""
+    if not seconds or seconds <= 0 or not hasattr(signal, "setitimer") \
+            or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise OutOfTime()
+
+    old = signal.signal(signal.SIGPROF, expire)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        try:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+        finally:
+            signal.signal(signal.SIGPROF, old)
+
+
+def _file_resources(resources: dict, filename: str) -> dict:
+    """The resources nbconvert's ``from_filename`` adds for a notebook file."""
+    import datetime
+
+    meta = resources.setdefault("metadata", {})
+    path, basename = os.path.split(filename)
+    meta["name"], meta["path"] = os.path.splitext(basename)[0], path
+    modified = datetime.datetime.fromtimestamp(os.path.getmtime(filename), tz=datetime.UTC)
+    meta["modified_date"] = modified.strftime("%B %-d, %Y")
+    return resources
+
+
+def _metadata(output: str) -> dict:
+    """The metadata of a sanitized notebook (JSON text), all a kernel launch needs, without
+    building the whole notebook again."""
+    meta = json.loads(output).get("metadata")
+    return meta if isinstance(meta, dict) else {}
 
 
 def unreadable(path: str, exc: Exception) -> str:

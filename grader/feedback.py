@@ -2,12 +2,15 @@
 
 This is nbgrader's ``generate_feedback`` (its GenerateFeedback converter, GetGrades
 preprocessor and feedback template; pages land in ``grading/feedback/<student>/
-<assignment>/``, where nbgrader's exchange finds them) with two preprocessors added:
+<assignment>/``, where nbgrader's exchange finds them) with two preprocessors added, also
+named in ``nbgrader_config.py`` so that plain ``nbgrader generate_feedback`` and the
+formgrader's button use them too:
 
-* :class:`HideHiddenTests` removes the hidden-test regions from test cells, and the lines
-  of them that a traceback quotes, while keeping what the failing check said
+* :class:`HideHiddenTests` removes the hidden-test regions from test cells, and every output
+  of the notebook that quotes a line of them, while keeping what a failing check said
   (``AssertionError: double(21) should be 42, got 23``). nbgrader's own feedback shows
-  the hidden tests in full; ``with_hidden_tests=True`` keeps that behaviour.
+  the hidden tests in full; ``with_hidden_tests=True`` (or
+  ``c.HideHiddenTests.enabled = False``) keeps that behaviour.
 * :class:`ResultsSummary` puts a table at the top: every check, its points, and why it
   failed.
 
@@ -18,6 +21,7 @@ several at once.
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 import time
@@ -25,13 +29,25 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_markdown_cell
 from traitlets import Bool
 
 from . import nbgrader_app
+from .escape import printable
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-CELL_FRAME = re.compile(r"^\s*Cell\s+In\s*\[(\d+)\]")
+CELL_FRAME = re.compile(r"\s*Cell\s+In\s*\[(\d+)\]")  # used with match(): anchored
+GUTTER = re.compile(r"(?:-*>)?\s*\d+\s")  # a traceback's "----> 4 ", anchored too
+TAG = re.compile(r"<[^>]*>")
+# white space and characters that show nothing (zero-width, soft hyphen, bidi controls)
+INVISIBLE = re.compile(r"[\s\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]+")
+# A hidden line quoted inside a longer text counts only if it has at least this many
+# characters besides white space: shorter ones ("else:", "return x", ")") are too common
+# to tell a quote from chance, and tell a reader little. Shorter lines still count when
+# an output line is nothing but that line.
+MIN_QUOTE = 12
+NOT_SHOWN = "[output not shown: it quotes the hidden tests]\n"
 
 from nbgrader.preprocessors import ClearHiddenTests, NbGraderPreprocessor  # noqa: E402
 
@@ -40,73 +56,196 @@ def plain(text: str) -> str:
     return ANSI.sub("", text)
 
 
+def squeeze(text: str) -> str:
+    """``text`` without ANSI colours, white space and invisible characters: the form in
+    which outputs and hidden lines are compared, so that re-spacing a line, or putting
+    zero-width spaces in it, does not hide it."""
+    return INVISIBLE.sub("", plain(text))
+
+
 def hidden_lines(source: str, begin: str, end: str) -> set[str]:
     """The stripped lines between the hidden-test delimiters of a cell's source."""
-    out, inside = set(), False
+    return split_hidden(source, begin, end)[0]
+
+
+def split_hidden(source: str, begin: str, end: str) -> tuple[set[str], set[str]]:
+    """(lines inside the hidden-test regions, lines outside them), stripped, non-empty."""
+    inside_lines, outside_lines, inside = set(), set(), False
     for line in source.splitlines():
         if begin in line:
             inside = True
         elif end in line:
             inside = False
-        elif inside and line.strip():
-            out.add(line.strip())
-    return out
+        elif line.strip():
+            (inside_lines if inside else outside_lines).add(line.strip())
+    return inside_lines, outside_lines
 
 
-class HideHiddenTests(NbGraderPreprocessor):
-    """Remove hidden tests from test cells: their source, and their code wherever an
-    output quotes it. Failure messages (the exception's value) stay."""
+class Secret:
+    """The hidden-test lines of a notebook that appear nowhere else in it, and how to tell
+    whether a text quotes one of them.
 
-    enabled = Bool(True).tag(config=True)
+    Texts and lines are compared without colours, white space and invisible characters
+    (:func:`squeeze`). An output line quotes
+    the hidden tests if it *is* a hidden line (whatever its length, after a traceback's
+    line-number gutter), or *contains* one of at least ``MIN_QUOTE`` characters. A whole
+    output (or all outputs of a cell run together) quotes them if it contains one of those:
+    that catches a line printed piecewise, one character per line, or split across stdout
+    and stderr."""
 
-    def preprocess(self, nb, resources):
-        self.clearer = ClearHiddenTests(parent=self)
-        return super().preprocess(nb, resources)
+    def __init__(self, hidden: set[str], shown: set[str] = frozenset()):
+        keys = {squeeze(line) for line in hidden} - {squeeze(line) for line in shown}
+        keys.discard("")
+        self.exact = keys
+        self.long = sorted(k for k in keys if len(k) >= MIN_QUOTE)
 
-    def preprocess_cell(self, cell, resources, index):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if cell.cell_type != "code" or not meta.get("grade"):
-            return cell, resources
-        secret = hidden_lines(cell.source, self.clearer.begin_test_delimeter,
-                              self.clearer.end_test_delimeter)
-        if not secret:
-            return cell, resources
-        self.clearer._remove_hidden_test_region(cell)
-        count = cell.get("execution_count")
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                out["traceback"] = scrub_traceback(out.get("traceback", []), count, secret)
-            elif out.get("output_type") == "stream":
-                out["text"] = scrub_text(out.get("text", ""), secret)
-        return cell, resources
+    def __bool__(self) -> bool:
+        return bool(self.exact)
 
+    def in_text(self, text: str) -> bool:
+        """Whether ``text`` (any length, many lines) contains a specific hidden line."""
+        squeezed = squeeze(text)
+        return any(k in squeezed for k in self.long)
 
-def _quotes(line: str, secret: set[str]) -> bool:
-    text = plain(line).strip()
-    text = re.sub(r"^(-*>\s*)?\d+\s", "", text).strip()  # traceback gutter: "----> 4 "
-    return bool(text) and any(text == s or (len(s) >= 8 and s in text) for s in secret)
-
-
-def scrub_text(text, secret: set[str]):
-    lines = text.splitlines(keepends=True) if isinstance(text, str) else list(text)
-    return "".join(line for line in lines if not _quotes(line, secret))
+    def in_line(self, line: str) -> bool:
+        text = plain(line).strip()
+        squeezed = squeeze(text)
+        if not squeezed:
+            return False
+        if squeezed in self.exact or any(k in squeezed for k in self.long):
+            return True
+        gutter = GUTTER.match(text)
+        return bool(gutter) and squeeze(text[gutter.end():]) in self.exact
 
 
-def scrub_traceback(frames: list[str], count: int | None, secret: set[str]) -> list[str]:
-    """Drop the test cell's own frame (it quotes the test's code) and any line quoting a
-    hidden test; keep frames of the student's code and the final error line."""
+def _text(value) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
+def scrub_text(text, secret: Secret) -> str:
+    """``text`` without the lines that quote a hidden line."""
+    text = _text(text)
+    if not (secret.in_text(text) or any(secret.in_line(x) for x in text.splitlines())):
+        return text
+    return "".join(line for line in text.splitlines(keepends=True) if not secret.in_line(line))
+
+
+def scrub_traceback(frames: list[str], counts: set[int], secret: Secret) -> list[str]:
+    """Drop the frames of cells that hold hidden tests (they quote the test's code) and any
+    line quoting a hidden test; keep frames of the student's code and the final error line."""
     out = []
     for frame in frames:
         match = CELL_FRAME.match(plain(frame))
-        if match and count is not None and int(match.group(1)) == count:
-            out.append(f"Cell In[{count}]: in the test code (not shown)")
+        if match and int(match.group(1)) in counts:
+            out.append(f"Cell In[{match.group(1)}]: in the test code (not shown)")
             continue
         lines = frame.split("\n")
-        kept = [line for line in lines if not _quotes(line, secret)]
+        kept = [line for line in lines if not secret.in_line(line)]
         if kept != lines:
             kept.append("    (test code not shown)")
         out.append("\n".join(kept))
     return out
+
+
+RICH_TEXT = ("text/html", "image/svg+xml", "text/markdown", "text/latex")
+
+
+def _rich_quotes(data: dict, secret: Secret) -> bool:
+    """Whether a display's text representations quote a hidden line (markup removed)."""
+    for mime, value in data.items():
+        if mime.startswith("image/") and mime != "image/svg+xml":
+            continue  # pictures: their bytes cannot be compared
+        if isinstance(value, str) or \
+                isinstance(value, list) and all(isinstance(v, str) for v in value):
+            text = _text(value)
+        else:
+            text = json.dumps(value)  # application/json and the like
+        if mime in RICH_TEXT:
+            text = html.unescape(TAG.sub(" ", text))
+        if secret.in_text(text) or any(secret.in_line(x) for x in text.splitlines()):
+            return True
+    return False
+
+
+def _not_shown() -> NotebookNode:
+    return NotebookNode(output_type="stream", name="stdout", text=NOT_SHOWN)
+
+
+def scrub_outputs(outputs: list, counts: set[int], secret: Secret) -> list:
+    """A cell's outputs without any quote of the hidden tests. Errors keep their name and
+    value (the failing check's message) unless the value itself quotes them."""
+    out = []
+    for o in outputs:
+        kind = o.get("output_type")
+        if kind == "stream":
+            o["text"] = scrub_text(o.get("text", ""), secret)
+            if not o["text"]:
+                continue
+        elif kind == "error":
+            o["traceback"] = scrub_traceback(list(o.get("traceback", [])), counts, secret)
+            value = _text(o.get("evalue", ""))
+            o["evalue"] = scrub_text(value, secret) or (NOT_SHOWN.strip() if value else "")
+        elif kind in ("display_data", "execute_result", "update_display_data"):
+            if _rich_quotes(o.get("data", {}), secret):
+                o = _not_shown()
+        out.append(o)
+    # what is left, run together: a line printed in pieces (one character per line,
+    # across stdout and stderr) shows up only here
+    together = []
+    for o in out:
+        if o.get("output_type") == "stream":
+            together.append(_text(o.get("text", "")))
+        elif o.get("output_type") == "error":
+            together += list(o.get("traceback", [])) + [str(o.get("evalue", ""))]
+        else:
+            together += [_text(v) for v in o.get("data", {}).values() if isinstance(v, str | list)]
+    if not secret.in_text("".join(together)):
+        return out
+    cut = []
+    for o in out:
+        if o.get("output_type") == "error":
+            value = str(o.get("evalue", ""))
+            if secret.in_text(value):
+                value = NOT_SHOWN.strip()
+            o["evalue"] = value
+            o["traceback"] = [f"{o.get('ename', 'Error')}: {value}"]
+            cut.append(o)
+        elif not cut or cut[-1].get("text") != NOT_SHOWN:
+            cut.append(_not_shown())
+    return cut
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Remove hidden tests from a graded notebook: their code from the test cells, and every
+    output of any cell that quotes a line of them. Failure messages (the exception's value)
+    stay."""
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        clearer = ClearHiddenTests(parent=self)
+        begin, end = clearer.begin_test_delimeter, clearer.end_test_delimeter
+        hidden, shown, counts, tests = set(), set(), set(), []
+        for cell in nb.cells:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            inside, outside = split_hidden(cell.get("source", ""), begin, end)
+            shown |= outside
+            # only the course's test cells hold hidden tests (their source is restored
+            # from the gradebook); an answer cell's markers are the student's own text
+            if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution") \
+                    and inside:
+                hidden |= inside
+                tests.append(cell)
+                if cell.get("execution_count") is not None:
+                    counts.add(int(cell["execution_count"]))
+        for cell in tests:
+            clearer._remove_hidden_test_region(cell)
+        secret = Secret(hidden, shown)
+        if secret:
+            for cell in nb.cells:
+                if cell.cell_type == "code" and cell.get("outputs"):
+                    cell.outputs = scrub_outputs(cell.outputs, counts, secret)
+        return nb, resources
 
 
 def failure_reason(cell) -> str | None:
@@ -134,9 +273,9 @@ class ResultsSummary(NbGraderPreprocessor):
             if got >= points:
                 verdict = "&#10004; passed"
             else:
-                reason = failure_reason(cell) or "did not pass"
+                reason = printable(failure_reason(cell) or "did not pass")
                 verdict = "&#10008; " + html.escape(reason).replace("|", "&#124;")
-            gid = meta.get("grade_id", "?")
+            gid = html.escape(printable(meta.get("grade_id", "?"))).replace("|", "&#124;")
             rows.append(f"| [{gid}](#{gid}) | {got:g} / {points:g} | {verdict} |")
         if rows:
             text = "\n".join([
@@ -167,7 +306,7 @@ class FeedbackReport:
     def lines(self) -> list[str]:
         out = [f"Feedback: {len(self.written)} page(s) written, {self.up_to_date} already up to "
                f"date, {len(self.failed)} failed ({self.seconds:.1f} s)."]
-        out += [f"  FAILED {f}" for f in self.failed]
+        out += [f"  FAILED {printable(f)}" for f in self.failed]
         return out
 
 
@@ -185,8 +324,10 @@ def _init_worker(root: str, with_hidden_tests: bool) -> None:
 def _page(assignment: str, student: str) -> tuple[str, str, str | None]:
     nbg = _STATE["nbg"]
     conv = nbg.feedback_converter()
-    pps = list(conv.preprocessors)
-    names = [p.__name__ for p in pps]
+    # nbgrader_config.py names both of ours already; put them in place whatever it says
+    ours = (HideHiddenTests, ResultsSummary)
+    pps = [p for p in conv.preprocessors if not (isinstance(p, type) and issubclass(p, ours))]
+    names = [getattr(p, "__name__", str(p)) for p in pps]
     at = names.index("GetGrades") + 1 if "GetGrades" in names else len(pps)
     pps.insert(at, ResultsSummary)
     if not _STATE["hidden"]:

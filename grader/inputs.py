@@ -7,8 +7,10 @@ for it. :func:`problem` says in one line what is wrong instead, from one read of
 the size limit (a larger file is refused from its size alone); the autograder then fails the
 submission without touching the gradebook.
 
-The limit is nbgrader configuration: ``c.SubmittedNotebooks.max_mb = 50`` in
-``nbgrader_config.py``.
+The limits are nbgrader configuration, in ``nbgrader_config.py``:
+``c.SubmittedNotebooks.max_mb`` (size) and ``c.SubmittedNotebooks.max_prepare_seconds`` (CPU
+time for everything a worker does to a submission before its kernel starts, see
+:meth:`grader.execute.Executor.prepare`). Every check on the text is linear in its size.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ MAGIC = {b"PK\x03\x04": "a ZIP archive", b"\x1f\x8b": "a gzip archive", b"%PDF":
 class SubmittedNotebooks(Configurable):
     max_mb = Float(20.0, help="Largest submitted notebook graded, in MB; a larger one fails "
                               "at once, unread.").tag(config=True)
+    max_prepare_seconds = Float(
+        20.0, help="CPU seconds one submission may take to be read, checked and rebuilt from "
+        "the release before its kernel starts; past that it fails (not graded, nothing in "
+        "the gradebook) and the rest of the class is graded. 0: no limit.").tag(config=True)
 
 
 def max_bytes(config=None) -> int:

@@ -36,7 +36,7 @@ SUSPICIOUS = [
     (re.compile(r"\bos\.fork\b|\bsubprocess\b|\bmultiprocessing\b|\bos\.system\b"),
      "start processes"),
     (re.compile(r"\bgrader\b|kernel_guard"), "reach for the grader"),
-    (re.compile(r"^\s*%%(?:capture|script|bash|sh|writefile)", re.M),
+    (re.compile(r"^[ \t]*%%(?:capture|script|bash|sh|writefile)", re.M),
      "use a cell magic that hides or skips code"),
 ]
 

@@ -15,6 +15,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .escape import printable
+
 RECORDS = Path("grading") / "records"
 
 GRADED = "graded"
@@ -54,6 +56,7 @@ class Result:
     max_score: float | None = None
     tests: list[TestOutcome] = field(default_factory=list)
     failure: str | None = None  # why the submission could not be graded
+    failed_before_kernel: bool = False  # failed while it was read and checked: nothing ran
     flags: list[str] = field(default_factory=list)  # what an instructor should look at
     warnings: list[str] = field(default_factory=list)  # nbgrader's own warnings
     sandbox: str = ""  # what the kernel's sandbox said of itself ("sandboxed", ...)
@@ -78,7 +81,22 @@ def path(root: Path, assignment: str, student: str) -> Path:
     return Path(root) / RECORDS / assignment / f"{student}.json"
 
 
+def clean(result: Result) -> Result:
+    """Escape control characters (ANSI sequences, bidi overrides...) in what the grader
+    says about a submission, in place: failures, flags and test messages are quoted from
+    the submission and end up on the instructor's terminal and pages."""
+    if result.failure is not None:
+        result.failure = printable(result.failure)
+    result.flags = [printable(f) for f in result.flags]
+    result.warnings = [printable(w, multiline=True) for w in result.warnings]
+    for test in result.tests:
+        if test.message is not None:
+            test.message = printable(test.message)
+    return result
+
+
 def save(root: Path, result: Result) -> Path:
+    clean(result)
     dest = path(root, result.assignment, result.student)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(".json.tmp")

@@ -26,6 +26,7 @@ from pathlib import Path
 import nbformat
 
 from . import course, gradebook, nbgrader_app, records
+from .escape import printable
 
 REPORT_DIR = Path("grading") / "report"
 
@@ -212,7 +213,10 @@ def build(root: Path, dest: Path | None = None, slowest: int = 10) -> Path:
     dest = Path(dest) if dest else root / REPORT_DIR
     dest.mkdir(parents=True, exist_ok=True)
     stats, recs = collect_stats(root)
-    e = html.escape
+
+    def e(text) -> str:  # names, failures and flags come from submissions
+        return html.escape(printable(text))
+
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Class report</title>"
              f"<style>{CSS}</style></head><body>",
              "<h1>Class report</h1>",

@@ -8,6 +8,7 @@ course, copied per test."""
 
 from __future__ import annotations
 
+import base64
 import csv
 import fcntl
 import html
@@ -48,8 +49,12 @@ REAL = "01_coroutines"
 def released(tmp_path_factory) -> Path:
     """A course copy where 01_coroutines and the tiny assignment are released (and so
     known to the gradebook), nothing submitted yet. Built once per test run, under a lock,
-    so that it is shared even if these tests end up on several xdist workers."""
-    shared = tmp_path_factory.getbasetemp().parent / "grader-released"
+    so that it is shared even if these tests end up on several xdist workers (whose
+    temporary folders share a parent; without xdist that parent holds every run's folder,
+    of every checkout, so the copy would outlive the code and configuration it was made
+    from)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "grader-released"
     shared.mkdir(exist_ok=True)
     root = shared / "course"
     with open(shared / "lock", "w") as lock:
@@ -220,6 +225,95 @@ def page_text(path: Path) -> str:
     """What a reader of an HTML page sees: tags (syntax highlighting) removed."""
     text = re.sub(r"<[^>]+>", "", path.read_text())
     return html.unescape(text)
+
+
+def squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+def test_no_feedback_page_shows_a_hidden_test_even_when_the_answers_print_them(fresh):
+    """Both routes to a feedback page (``python -m grader feedback``; plain ``nbgrader
+    generate_feedback``, which the formgrader's button runs) leave out the hidden tests: a
+    graded wrong answer's page, and the page of answers that print every hidden line of
+    their notebook (to stdout, one character per line to stderr, as HTML, in an error and
+    from inside the test that calls them)."""
+    hidden = sorted(hidden_test_lines(fresh, REAL))
+    assert len(hidden) > 10
+    solutions = course.solution_answers(REAL, fresh)
+    wrong_cell, variants = next(iter(wrong_answers(REAL).items()))
+    head = "async def download_all(delays):\n"
+    assert solutions["download_all"].startswith(head)
+    leaky = dict(solutions)
+    # encoded, so that the answers' own code (which the page shows) holds no hidden line:
+    # the text reaches the kernel as a hidden test could pass it in
+    encoded = base64.b64encode("\n".join(hidden).encode()).decode()
+    leaky["brew_coffee"] = solutions["brew_coffee"] + (
+        f"\n\nimport base64\n_SECRET = base64.b64decode({encoded!r}).decode()\n"
+        "import sys\nfrom IPython.display import HTML, display\n"
+        "print(_SECRET)\nprint(chr(10).join(_SECRET), file=sys.stderr)\n"
+        "display(HTML('<pre>' + _SECRET.replace('<', '&lt;') + '</pre>'))\n")
+    leaky["make_breakfast"] = solutions["make_breakfast"] + "\n\nraise RuntimeError(_SECRET)\n"
+    leaky["download_all"] = (head + "    print(_SECRET)\n"
+                             + solutions["download_all"][len(head):])
+    released = nbformat.read(course.release_notebook(REAL, fresh), as_version=4)
+    course.submit(fresh, REAL, "leaky", course.fill_answers(released, leaky))
+    wrong = dict(solutions, **{wrong_cell: next(iter(variants.values()))})
+    course.submit(fresh, REAL, "wrong", course.fill_answers(released, wrong))
+    summary = autograde(fresh, [REAL], progress=False)
+    assert len(summary.graded) == 2, summary.lines()
+
+    graded = fresh / "grading" / "autograded" / "leaky" / REAL / f"{REAL}.ipynb"
+    outputs = json.dumps([c.get("outputs", []) for c in nbformat.read(graded, 4).cells])
+    assert all(squeezed(json.dumps(line)[1:-1]) in squeezed(outputs) for line in hidden), \
+        "the answers printed the hidden tests (else this test proves nothing)"
+    failing = [t.message for t in records.load(fresh, REAL, "wrong").tests if t.message]
+    assert failing
+    for student in ("wrong", "leaky"):
+        page = fresh / "grading" / "feedback" / student / REAL / f"{REAL}.html"
+        assert run("feedback", REAL, "--student", student, "--force", "--course",
+                   str(fresh)) == 0
+        ours = page_text(page)
+        page.unlink()
+        course.nbgrader("generate_feedback", REAL, "--student", student, "--force", root=fresh)
+        plain = page_text(page)
+        for route, text in (("python -m grader feedback", ours),
+                            ("nbgrader generate_feedback", plain)):
+            shown = [line for line in hidden if squeezed(line) in squeezed(text)]
+            assert not shown, f"{route} shows {len(shown)} hidden lines to {student}: {shown}"
+            assert "Your results:" in text, route
+            if student == "wrong":
+                assert all(m in text for m in failing), f"{route}: why the checks failed"
+
+
+def test_a_submission_too_long_to_check_fails_alone_and_the_class_is_graded(fresh):
+    """Everything a worker does to a submission before its kernel starts has a bound of CPU
+    time: past it that submission fails with one line, leaves nothing in the gradebook,
+    and the others are graded."""
+    submit_case(fresh, TINY, "solved", "solved")
+    released = nbformat.read(course.release_notebook(TINY, fresh), as_version=4)
+    huge = course.fill_answers(released, dict(TINY_CASES["solved"],
+                                              double=TINY_CASES["solved"]["double"]
+                                              + "\n" * 9_000_000))
+    path = fresh / "grading" / "submitted" / "huge" / TINY / f"{TINY}.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(huge))  # 18 MB, under the size limit; seconds of CPU to check
+    summary = autograde(fresh, [TINY], progress=False,
+                        overrides={"SubmittedNotebooks": {"max_prepare_seconds": 1}})
+    assert [r.student for r in summary.graded] == ["solved"], summary.lines()
+    [failed] = summary.failed
+    assert failed.student == "huge" and failed.failed_before_kernel
+    assert "\n" not in failed.failure
+    assert failed.failure == (
+        f"grading/submitted/huge/{TINY}/{TINY}.ipynb cannot be graded: reading and checking it "
+        "took more than 1 s of CPU time, the limit before its kernel starts "
+        "(c.SubmittedNotebooks.max_prepare_seconds in nbgrader_config.py)")
+    assert f"  huge/{TINY}: {failed.failure}" in summary.lines()
+    assert records.load(fresh, TINY, "huge").failure == failed.failure
+    assert set(course.read_scores(TINY, fresh)) == {"solved"}  # no rows for it
+    assert not (fresh / "grading" / "autograded" / "huge" / TINY / f"{TINY}.ipynb").exists()
+    assert run("report", "--course", str(fresh)) == 0
+    report = (fresh / "grading" / "report" / "index.html").read_text()
+    assert html.escape(failed.failure) in report
 
 
 # -- same grades as nbgrader, and resuming ------------------------------------------------

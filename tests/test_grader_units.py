@@ -5,7 +5,12 @@ that every command explains itself."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import html
+import json
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -16,15 +21,16 @@ from grader_fixtures import HIDDEN_DOUBLE, tiny_notebook
 
 from grader import course, integrity, records
 from grader.__main__ import main
-from grader.execute import outcome_message, split_preprocessors
-from grader.feedback import HideHiddenTests, hidden_lines, scrub_traceback
+from grader.escape import printable
+from grader.execute import OutOfTime, cpu_time_limit, outcome_message, split_preprocessors
+from grader.feedback import HideHiddenTests, Secret, hidden_lines, scrub_traceback
 from grader.preprocessors import _cpu, _likely_cause, rebuild
 
 RED = "\x1b[31m"
 
 
 def test_traceback_keeps_the_message_and_drops_the_hidden_test_code():
-    secret = {HIDDEN_DOUBLE}
+    secret = Secret({HIDDEN_DOUBLE})
     frames = [
         f"{RED}---------------------------------------------------------------------------",
         f"{RED}AssertionError\x1b[39m                            Traceback (most recent call last)",
@@ -33,14 +39,15 @@ def test_traceback_keeps_the_message_and_drops_the_hidden_test_code():
         "Cell In[2], line 2, in double(x)\n      1 def double(x):\n----> 2     return x + 2\n",
         f"{RED}AssertionError\x1b[39m: double(21) should be 42, got 23",
     ]
-    out = scrub_traceback(frames, 3, secret)
+    out = scrub_traceback(frames, {3}, secret)
     text = "\n".join(out)
     assert "double(21) == 42" not in text
     assert "Cell In[3]: in the test code (not shown)" in text
     assert "return x + 2" in text  # the student's own code stays
     assert out[-1].endswith("double(21) should be 42, got 23")
     # a frame of another cell that quotes a hidden line loses that line only
-    quoted = scrub_traceback([f"File x.py:1\n----> 1 {HIDDEN_DOUBLE}\n      2 other()"], 9, secret)
+    quoted = scrub_traceback([f"File x.py:1\n----> 1 {HIDDEN_DOUBLE}\n      2 other()"], {9},
+                             secret)
     assert HIDDEN_DOUBLE not in quoted[0] and "other()" in quoted[0]
 
 
@@ -75,7 +82,8 @@ def test_rebuild_grades_the_release_with_the_answers_only_and_says_what_changed(
     edited.cells.remove(by_gid["test_fetch"])
     edited.cells.insert(1, nbformat.v4.new_code_cell("import builtins"))
     edited.cells.append(copy.deepcopy(by_gid["fetch"]))
-    edited.cells[-1].source = "async def fetch(delay):\n    return 'last copy'"
+    # trailing blank lines are dropped: IPython would tokenise each of them, twice
+    edited.cells[-1].source = "async def fetch(delay):\n    return 'last copy'" + "\n" * 1000
     edited.metadata["kernelspec"] = {"name": "bash", "display_name": "Bash", "language": "bash"}
     out, lines = rebuild(edited, released)
     assert [c.cell_type for c in out.cells] == [c.cell_type for c in released.cells]
@@ -194,3 +202,119 @@ def test_the_likely_cause_of_a_hang_is_read_from_the_stuck_process(code, cause):
         for proc in procs:
             proc.kill()
             proc.wait()
+
+
+# -- feedback: no output quotes a hidden test ------------------------------------------------
+
+
+def _stream(text: str, name: str = "stdout") -> dict:
+    return nbformat.v4.new_output("stream", name=name, text=text)
+
+
+def test_feedback_drops_every_output_that_quotes_a_hidden_test_and_keeps_the_rest():
+    nb = tiny_notebook()
+    cells = {course.nbgrader_meta(c).get("grade_id"): c for c in nb.cells}
+    setup, answer, test = nb.cells[1], cells["double"], cells["test_double"]
+    spaced = HIDDEN_DOUBLE.replace(" ", "   ").replace(",", " ,")  # re-spaced, same code
+    test.execution_count = 7
+    test.outputs = [
+        _stream(f"from the answer:\n{HIDDEN_DOUBLE}\n"),
+        nbformat.v4.new_output("error", ename="AssertionError",
+                               evalue="double(21) should be 42, got 23", traceback=[
+                                   "Cell In[7], line 4\n----> 4 " + HIDDEN_DOUBLE,
+                                   "AssertionError: double(21) should be 42, got 23"]),
+    ]
+    hidden_zw = "\u200b".join(HIDDEN_DOUBLE)  # a zero-width space between the characters
+    answer.outputs = [
+        _stream(f"kept line\n  {spaced}\n{hidden_zw}\n"),  # the lines go, the rest stays
+        _stream("\n".join(HIDDEN_DOUBLE) + "\n", "stderr"),  # one character per line
+        nbformat.v4.new_output("display_data", data={
+            "text/html": "<pre>" + "<b></b>".join(html.escape(HIDDEN_DOUBLE)) + "</pre>",
+            "text/plain": "<IPython.core.display.HTML object>"}),
+        nbformat.v4.new_output("error", ename="ValueError", evalue=f"leak: {HIDDEN_DOUBLE}",
+                               traceback=[f"ValueError: leak: {HIDDEN_DOUBLE}"]),
+    ]
+    setup.outputs = [_stream("Setup complete.\n"),
+                     nbformat.v4.new_output("execute_result", data={"text/plain": HIDDEN_DOUBLE})]
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+
+    everything = json.dumps([c.get("outputs", []) for c in nb.cells] + [c.source for c in nb.cells])
+    squeezed = "".join(html.unescape(re.sub(r"<[^>]+>", "", everything)).split())
+    for line in [HIDDEN_DOUBLE, "double(21)==42"]:
+        assert "".join(line.split()) not in squeezed.replace("\\n", "").replace("\\u200b", "")
+    # the failing check still says why, in the outputs and in the summary's reason
+    assert test.outputs[-1]["evalue"] == "double(21) should be 42, got 23"
+    assert outcome_message(test) == "AssertionError: double(21) should be 42, got 23"
+    assert "Cell In[7]: in the test code (not shown)" in test.outputs[-1]["traceback"]
+    assert "assert double(2) == 4" in test.source  # the visible test stays
+    assert "Setup complete.\n" in setup.outputs[0]["text"]
+    assert "not shown: it quotes the hidden tests" in json.dumps(answer.outputs)
+
+
+def test_feedback_keeps_outputs_that_quote_only_visible_lines():
+    nb = tiny_notebook()
+    test = next(c for c in nb.cells if course.nbgrader_meta(c).get("grade_id") == "test_fetch")
+    visible = 'assert result == "done 0.01", f"fetch(0.01) gave {result!r}"'
+    hidden = test.source.split("### BEGIN HIDDEN TESTS")[1]
+    test.source = test.source.replace(hidden, hidden.replace("### END", f"{visible}\n### END"))
+    test.outputs = [_stream(f"{visible}\n)\n")]  # also in the hidden part, but visible anyway
+    nb, _ = HideHiddenTests().preprocess(nb, {})
+    assert test.outputs[0]["text"] == f"{visible}\n)\n"
+
+
+# -- printing what submissions say -----------------------------------------------------------
+
+
+def test_control_characters_from_submissions_are_shown_as_escapes():
+    evil = "a\x1b[2Jb\x1b[31mc\u202ed\u2066e\x7f\x9b\x00\r"
+    assert printable(evil) == "a\\x1b[2Jb\\x1b[31mc\\u202ed\\u2066e\\x7f\\x9b\\x00\\r"
+    assert printable("two\nlines\tand tab") == "two\\nlines\\tand tab"
+    assert printable("two\nlines\tand tab", multiline=True) == "two\nlines\tand tab"
+    assert printable(printable(evil)) == printable(evil)  # twice changes nothing more
+    assert printable("héllo ✓ 日本 — ok") == "héllo ✓ 日本 — ok"
+    result = records.Result("01_coroutines", "ada", failure=f"x{evil}",
+                            flags=[f"answer cell 'x{evil}' has code"],
+                            warnings=["line\n\x1b[0mnext"],
+                            tests=[records.TestOutcome("nb", "t", 1.0, 0.0, f"m{evil}")])
+    text = json.dumps(dataclasses.asdict(records.clean(result)), ensure_ascii=False)
+    assert "\x1b" not in text and "\u202e" not in text and "\\\\x1b[2J" in text
+    assert result.warnings == ["line\n\\x1b[0mnext"]
+
+
+# -- the work before the kernel: linear, and bounded -------------------------------------------
+
+
+def _cpu_seconds(work) -> float:
+    start = time.process_time()
+    work()
+    return time.process_time() - start
+
+
+@pytest.mark.parametrize("unit", ["\n", " \t\n", "get_ipython \n", "time "])
+def test_the_integrity_flags_are_linear_in_the_size_of_the_code(unit):
+    """50,000 and 500,000 repeats of a unit, side by side in one run: CPU time, not wall
+    time, and the least of three rounds, so that a busy machine cannot fake it. Linear work
+    costs about 10 times as much for the larger text; quadratic work (``^\\s*`` with re.M
+    over blank lines took 154 s for 200,000 of them) 100 times, and the pre-kernel time
+    bound stops it long before."""
+    small, large = unit * 50_000, unit * 500_000
+    costs = {"small": [], "large": []}
+    with cpu_time_limit(20):
+        for _ in range(3):
+            costs["small"].append(_cpu_seconds(lambda: integrity.suspicious(small)))
+            costs["large"].append(_cpu_seconds(lambda: integrity.suspicious(large)))
+    ratio = min(costs["large"]) / max(min(costs["small"]), 1e-4)
+    assert ratio < 30, f"{ratio:.0f} times the cost for 10 times the text: {costs}"
+
+
+def test_the_time_bound_stops_even_a_backtracking_regular_expression():
+    import re as regex
+
+    catastrophic = regex.compile(r"(a+)+$")
+    start = time.process_time()
+    with pytest.raises(OutOfTime), cpu_time_limit(0.5):
+        catastrophic.match("a" * 64 + "b")  # 2**64 steps unless stopped
+    assert time.process_time() - start < 10
+    with cpu_time_limit(5):  # within the bound: nothing happens, and the timer is disarmed
+        assert catastrophic.match("a" * 8)
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)

@@ -3,7 +3,9 @@ and the loader of the case files (``tests/hostile/<slug>.py``, the slug is the s
 
 from __future__ import annotations
 
+import html
 import importlib.util
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -114,6 +116,64 @@ def solution(root: Path, cell: str, assignment: str = ASSIGNMENT) -> str:
 
 def cell_of(nb, grade_id: str):
     return next(c for c in nb.cells if course.nbgrader_meta(c).get("grade_id") == grade_id)
+
+
+# -- feedback pages and the hidden tests ----------------------------------------------------
+
+
+def squeeze(text: str) -> str:
+    """Text without white space: a hidden line re-spaced or re-wrapped still counts."""
+    return "".join(text.split())
+
+
+def hidden_only_lines(root: Path, assignment: str = ASSIGNMENT) -> list[str]:
+    """The lines of the hidden tests of ``assignment`` (at least 12 characters besides white
+    space) that appear nowhere else in its source notebook: seeing one means seeing a
+    hidden test."""
+    nb = nbformat.read(course.source_notebook(assignment, root), as_version=4)
+    hidden, outside = [], []
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.splitlines():
+            if line.strip() == course.HIDDEN_MARKERS[0]:
+                inside = True
+            elif line.strip() == course.HIDDEN_MARKERS[1]:
+                inside = False
+            elif inside:
+                hidden.append(line.strip())
+            else:
+                outside.append(line)
+    elsewhere = squeeze("\n".join(outside))
+    return [line for line in hidden
+            if len(squeeze(line)) >= 12 and squeeze(line) not in elsewhere]
+
+
+def leaked(text: str, lines: list[str]) -> list[str]:
+    """Which of ``lines`` ``text`` shows, white space aside."""
+    squeezed = squeeze(text)
+    return [line for line in lines if squeeze(line) in squeezed]
+
+
+def page_text(path: Path) -> str:
+    """What a reader of an HTML page sees: tags (syntax highlighting) removed."""
+    return html.unescape(re.sub(r"<[^>]+>", "", Path(path).read_text()))
+
+
+def feedback_pages(root: Path, student: str, assignment: str = ASSIGNMENT) -> dict[str, str]:
+    """The text of ``student``'s feedback page as each route writes it: the course's
+    ``python -m grader feedback`` and plain ``nbgrader generate_feedback`` (which the
+    formgrader's button runs)."""
+    from grader.__main__ import main
+
+    page = Path(root) / "grading" / "feedback" / student / assignment / f"{assignment}.html"
+    pages = {}
+    assert main(["feedback", assignment, "--course", str(root), "--student", student,
+                 "--force"]) == 0
+    pages["python -m grader feedback"] = page_text(page)
+    page.unlink()
+    course.nbgrader("generate_feedback", assignment, "--student", student, "--force", root=root)
+    pages["nbgrader generate_feedback"] = page_text(page)
+    return pages
 
 
 # answers that score 0 on their exercise: sequential where concurrency is asked for

@@ -1,19 +1,24 @@
 """A wrong answer whose feedback page must not show the hidden tests."""
 
-import html
 from pathlib import Path
 
-import nbformat
-from _build import ASSIGNMENT, SEQUENTIAL, Expect, answered, cell_of, write
-
-from grader.__main__ import main
-from grader.feedback import hidden_lines
+from _build import (
+    ASSIGNMENT,
+    SEQUENTIAL,
+    Expect,
+    answered,
+    feedback_pages,
+    hidden_only_lines,
+    leaked,
+    write,
+)
 
 KIND = "Feedback"
 ATTACK = ("A sequential `download_all`, whose failing hidden test a student could read in "
           "plain nbgrader's feedback.")
 OUTCOME = ("The feedback page shows why the test failed and the visible test, never a line "
-           "of the hidden tests.")
+           "of the hidden tests, whether written by `python -m grader feedback` or by plain "
+           "`nbgrader generate_feedback` (and the formgrader's button).")
 EXPECT = Expect("graded", scores={"test_download_all": 0.0},
                 messages={"test_download_all": "AssertionError"})
 
@@ -23,13 +28,10 @@ def submit(root: Path, student: str) -> None:
 
 
 def after(root: Path, student: str) -> None:
-    assert main(["feedback", ASSIGNMENT, "--course", str(root), "--student", student]) == 0
-    page = (root / "grading" / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html")
-    text = page.read_text()
-    source = nbformat.read(root / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    secret = hidden_lines(cell_of(source, "test_download_all").source,
-                          "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+    secret = hidden_only_lines(root, ASSIGNMENT)
     assert secret, "the test has hidden lines to hide"
-    shown = [line for line in secret if html.escape(line.strip()) in text]
-    assert not shown, f"the feedback page shows hidden test lines: {shown}"
-    assert "took" in text and "loop time" in text, "the failure message is shown"
+    for route, text in feedback_pages(root, student).items():
+        shown = leaked(text, secret)
+        assert not shown, f"{route} shows hidden test lines: {shown}"
+        assert "took" in text and "loop time" in text, f"{route}: the failure message is shown"
+        assert "expect_loop_time(run, 0.3" in text, f"{route}: the visible test is shown"
