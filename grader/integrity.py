@@ -33,7 +33,8 @@ SUSPICIOUS = [
      "rewrite the notebook's namespace or frames"),
     (re.compile(r"\b(?:perf_counter|monotonic|time|sleep)\s*=[^=]"),
      "replace a clock or sleep function"),
-    (re.compile(r"\bos\.fork\b|\bsubprocess\b|\bmultiprocessing\b|\bos\.system\b"),
+    (re.compile(r"\bos\.(?:fork|forkpty|system|popen|posix_spawnp?|spawn\w*|exec\w*)\b"
+                r"|\bsubprocess\b|\bmultiprocessing\b|\bpty\b"),
      "start processes"),
     (re.compile(r"\bgrader\b|kernel_guard"), "reach for the grader"),
     (re.compile(r"^[ \t]*%%(?:capture|script|bash|sh|writefile)", re.M),

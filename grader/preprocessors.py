@@ -52,6 +52,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Float, Integer
 
 from . import integrity, sandbox
+from .escape import printable
 from .kernel_guard import expression
 from .sandbox import remove_cgroup
 
@@ -89,7 +90,7 @@ class RebuildFromRelease(NbGraderPreprocessor):
             return nb, resources
         rebuilt, lines = rebuild(nb, release)
         for line in lines:
-            self.log.warning("%s", line)
+            self.log.warning("%s", printable(line))
             report(resources, line)
         return rebuilt, resources
 
@@ -475,7 +476,7 @@ class GuardedExecute(Execute):
                 resources.setdefault("nbgrader", {})[SANDBOX] = self.sandbox_note
                 resources.setdefault("nbgrader", {})[GUARD_COST] = cost
             for line in self.reports:
-                self.log.warning("%s", line)
+                self.log.warning("%s", printable(line))
             if cost["calls"]:
                 self.log.info("grading guard: %d cells guarded, %d calls, %.1f ms per call in "
                               "the kernel (%.1f ms of CPU; at most %.1f ms), %.2f s in all",
