@@ -12,12 +12,18 @@ The names of :mod:`asynclab.server` are imported on first use, so that
 from typing import Any
 
 from .testing import (
+    CheckFailed,
     InFlight,
+    NotAnswered,
     VirtualRun,
+    answering,
+    expect_answered,
     expect_clean,
     expect_equal,
     expect_loop_time,
     expect_max_in_flight,
+    fresh_random,
+    passed,
     plain,
     run_virtual,
 )
@@ -26,18 +32,24 @@ from .timeline import Timeline, compare
 _SERVER_NAMES = ("DemoServer", "RemoteDemoServer", "StatsWindow", "demo_server")
 
 __all__ = [
+    "CheckFailed",
     "DemoServer",
     "InFlight",
+    "NotAnswered",
     "RemoteDemoServer",
     "StatsWindow",
     "Timeline",
     "VirtualRun",
+    "answering",
     "compare",
     "demo_server",
+    "expect_answered",
     "expect_clean",
     "expect_equal",
     "expect_loop_time",
     "expect_max_in_flight",
+    "fresh_random",
+    "passed",
     "plain",
     "run_virtual",
 ]

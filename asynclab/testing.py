@@ -36,6 +36,44 @@ itself (``assert sorted(plain(run.value, call=call)) == ...``).
 A trace or profile function (``sys.settrace``, ``threading.settrace``...) sees every line of
 the checks and can change their variables: :func:`run_virtual` runs without any, and one
 installed by the answer (or left for new threads) is a problem that fails ``expect_clean``.
+
+What a student sees
+-------------------
+The course's test cells all speak the same way:
+
+- **A pass prints one short line**, from :func:`passed`, the last line of the cell (after
+  the hidden tests, so the release shows it right after the visible checks):
+  ``✓ download_all: in order, at the same time, 0.3 s``.
+- **An untouched stub** gets :class:`NotAnswered` ("download_all is not answered yet:
+  replace `raise NotImplementedError()` in the cell above ..."), never a diagnosis.
+  :func:`run_virtual` does it by itself (also for a stub that ends a task the test's own
+  harness judges); around a direct call of an answer use ``with answering():``; for an
+  answer that sets names (a prediction), call ``expect_answered("prediction", ...)`` first.
+- **A failure shows the message and the test cell's line**, not the checker's frames: the
+  checks raise :class:`CheckFailed`, an ``AssertionError`` that IPython shows without
+  asynclab's frames (and without paths). Don't chain it (``raise ... from exc``): the chain
+  would show them again.
+- **No output shows a machine path, a temporary name, an object address or an internal
+  repr** (``VirtualRun(...)``): tests/test_course_outputs.py checks every output.
+- **Hidden tests use fresh inputs**, from :func:`fresh_random`, with the seed in their
+  messages, and pass in (as arguments) the helpers an answer must call, so that an answer
+  may bind them early (``functools.partial``, a default argument) and a test sees every call
+  without replacing a global.
+
+A test cell, in the source notebook::
+
+    \"\"\"download_all returns the files in order, downloads them at the same time.\"\"\"
+    call = "download_all(download, [0.2, 0.3, 0.1])"
+    run = run_virtual(download_all, download, [0.2, 0.3, 0.1])
+    expect_clean(run, call=call)
+    expect_equal(run.value, ["file 0.2", "file 0.3", "file 0.1"], call=call)
+    expect_loop_time(run, 0.3, call=call, hint="One download after another? ...")
+    ### BEGIN HIDDEN TESTS
+    rng, seed = fresh_random()
+    delays = [rng.choice([0.1, 0.2, 0.3]) for _ in range(rng.randint(2, 6))]
+    ...
+    ### END HIDDEN TESTS
+    passed("download_all", "in order, at the same time, 0.3 s")
 """
 
 from __future__ import annotations
@@ -49,11 +87,14 @@ import inspect
 import logging
 import math
 import os
+import random
 import re
 import reprlib
 import sys
+import sysconfig
 import threading
 import time
+import types
 import warnings
 import weakref
 from collections.abc import Awaitable, Callable
@@ -64,12 +105,18 @@ import looptime
 
 __all__ = [
     "TIME_QUANTUM",
+    "CheckFailed",
     "InFlight",
+    "NotAnswered",
     "VirtualRun",
+    "answering",
+    "expect_answered",
     "expect_clean",
     "expect_equal",
     "expect_loop_time",
     "expect_max_in_flight",
+    "fresh_random",
+    "passed",
     "plain",
     "run_virtual",
 ]
@@ -164,6 +211,216 @@ def _check_number(name: str, value: Any, *, positive: bool = True) -> float:
     if not positive and value < 0:
         raise ValueError(f"{name} must not be negative, got {value!r}")
     return float(value)
+
+
+# -------------------------------------------------------------------------- messages
+
+#: Where library code lives (the standard library, installed packages, asynclab itself):
+#: a ``NotImplementedError`` raised there is not an unanswered stub of the student's.
+_LIBRARY_PLACES = tuple(
+    sorted(
+        {
+            os.path.join(os.path.realpath(path), "")
+            for key in ("stdlib", "platstdlib", "purelib", "platlib")
+            if (path := sysconfig.get_paths().get(key))
+        }
+        | {os.path.join(os.path.dirname(os.path.realpath(__file__)), "")}
+    )
+) + ("<frozen ",)
+
+_STUB = "raise NotImplementedError()"
+
+
+class CheckFailed(AssertionError):
+    """A check of the course failed; the message says what, and the likely mistake.
+
+    It *is* an ``AssertionError`` (its ``__name__`` says so too, so a notebook shows
+    ``AssertionError: ...`` as it always did), with one difference: in a notebook, its
+    traceback shows the lines of the test cell only, not the checker's own frames (IPython
+    asks an exception for ``_render_traceback_``).
+    """
+
+    def _render_traceback_(self) -> list[str]:
+        return _render_traceback(self)
+
+
+CheckFailed.__name__ = CheckFailed.__qualname__ = "AssertionError"
+
+
+class NotAnswered(CheckFailed):
+    """The answer cell still holds its stub (``raise NotImplementedError()``), or it has not
+    been run: "brew_coffee is not answered yet: replace `raise NotImplementedError()` in
+    the cell above". No diagnosis follows: there is nothing to diagnose yet."""
+
+    def __init__(self, *names: str) -> None:
+        names = tuple(name for name in names if name)
+        if not names:
+            what = "Not answered yet"
+        elif len(names) == 1:
+            what = f"{names[0]} is not answered yet"
+        else:
+            what = f"{', '.join(names[:-1])} and {names[-1]} are not answered yet"
+        super().__init__(f"{what}: replace `{_STUB}` in the cell above with your answer, "
+                         "and run that cell.")
+
+
+NotAnswered.__name__ = NotAnswered.__qualname__ = "NotAnswered"
+
+
+class _CheckTypeError(TypeError):
+    """A ``TypeError`` about the student's answer (a function that is not ``async def``),
+    shown like :class:`CheckFailed`: the test cell's lines, not the checker's."""
+
+    def _render_traceback_(self) -> list[str]:
+        return _render_traceback(self)
+
+
+_CheckTypeError.__name__ = _CheckTypeError.__qualname__ = "TypeError"
+
+
+def _hidden_frame(frame: Any) -> bool:
+    """A frame of the checker: asynclab's own, or one marked ``__tracebackhide__``."""
+    try:
+        module = frame.f_globals.get("__name__")
+        if type(module) is str and (module == "asynclab" or module.startswith("asynclab.")):
+            return True
+        return frame.f_locals.get("__tracebackhide__", False) is True
+    except Exception:
+        return False
+
+
+def _without_checker_frames(tb: Any) -> Any:
+    """The same traceback without the checker's frames (a new chain: the original is kept)."""
+    kept = []
+    while tb is not None:
+        if not _hidden_frame(tb.tb_frame):
+            kept.append(tb)
+        tb = tb.tb_next
+    clean = None
+    for entry in reversed(kept):
+        clean = types.TracebackType(clean, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return clean
+
+
+def _render_traceback(exc: BaseException) -> list[str]:
+    """What IPython shows for ``exc``: its usual traceback, without the checker's frames.
+    Never fails (IPython would then print its own error on stderr, and show nothing)."""
+    # Shown as the built-in class it stands for (AssertionError, TypeError), if it says so.
+    shown = next((kind for kind in type(exc).__mro__
+                  if kind.__module__ == "builtins" and kind.__name__ == type(exc).__name__),
+                 type(exc))
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            seen: set[int] = set()
+            link: BaseException | None = exc
+            while link is not None and id(link) not in seen:  # the chained ones too
+                seen.add(id(link))
+                link.__traceback__ = _without_checker_frames(link.__traceback__)
+                link = link.__cause__ or (None if link.__suppress_context__ else link.__context__)
+            return shell.InteractiveTB.structured_traceback(shown, exc, exc.__traceback__)
+    except Exception:
+        pass
+    return [f"{shown.__name__}: {exc}"]
+
+
+def _stub_name(exc: BaseException | None) -> str | None:
+    """If ``exc`` is the ``NotImplementedError`` of an answer's stub, the stub's name (or
+    ``""`` for a stub at the top level of a cell); else None. A ``NotImplementedError``
+    raised inside a library (an abstract method, say) is not a stub."""
+    if type(exc) is not NotImplementedError:
+        return None
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    if last is None:
+        return None
+    code = last.tb_frame.f_code
+    if code.co_filename.startswith(_LIBRARY_PLACES):
+        return None
+    name = getattr(code, "co_qualname", code.co_name)
+    return "" if name.startswith("<") else _pretty(name)
+
+
+def _not_answered(exc: BaseException | None) -> NotAnswered | None:
+    name = _stub_name(exc)
+    return None if name is None else NotAnswered(name)
+
+
+class answering:  # noqa: N801 (used like a function: `with answering():`)
+    """Around a test's direct call of an answer (a plain function, a class, a method, or an
+    ``await`` on the notebook's own loop): an untouched stub gives :class:`NotAnswered`
+    ("not answered yet"), never a diagnosis. (:func:`run_virtual` does this by itself.)::
+
+        with answering():
+            links = parse_links(html)
+
+    A ``NotImplementedError`` raised in library code passes through unchanged. Inside a
+    ``try`` that turns exceptions into messages, let it through first::
+
+        try:
+            with answering():
+                page = await fetch_page(session, url)
+        except NotAnswered:
+            raise
+        except Exception as exc:
+            raise AssertionError(f"{call} raised {exc!r}") from None
+    """
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        __tracebackhide__ = True
+        stub = _not_answered(exc)
+        if stub is not None:
+            raise stub from None
+        return False
+
+
+def expect_answered(*names: str) -> None:
+    """Check that the answer cell defined ``names`` (in the notebook's namespace): an answer
+    cell whose stub still raises ``NotImplementedError`` defines nothing, and neither does
+    one that was never run. :class:`NotAnswered` otherwise::
+
+        expect_answered("prediction", "predicted_seconds")
+    """
+    __tracebackhide__ = True
+    frame = sys._getframe(1)
+    missing = [name for name in names
+               if name not in frame.f_locals and name not in frame.f_globals]
+    if missing:
+        raise NotAnswered(*missing)
+
+
+_Random = random.Random  # bound at import: an answer that replaces random.Random cannot
+_urandom = os.urandom  # choose the inputs of the tests
+
+
+def fresh_random(seed: int | None = None) -> tuple[random.Random, int]:
+    """A random generator for a hidden test's inputs, and its seed: ``rng, seed =
+    fresh_random()``. The seed comes from the operating system (an answer cannot fix it
+    with ``random.seed()``); a test puts it in its messages ("... (inputs of seed 40213)"),
+    and ``fresh_random(40213)`` gives the same inputs again. Fresh inputs on every run make
+    a hard-coded result fail."""
+    if seed is None:
+        seed = int.from_bytes(_urandom(4), "big") % 1_000_000
+    elif type(seed) is not int:
+        raise TypeError(f"seed must be an int, got {seed!r}")
+    return _Random(seed), seed
+
+
+def passed(name: str, detail: str = "") -> None:
+    """Say that a test passed, in one short line: ``✓ download_all: in order, concurrent,
+    0.3 s``. The last line of every test cell, after its hidden tests, so that the release
+    shows it right after the visible checks (and a grader after all of them). Prints to
+    stdout; returns None, so that the cell ends without a value."""
+    if type(name) is not str or type(detail) is not str:
+        raise TypeError("passed() needs the name of what was tested and a short detail, as str")
+    print(f"✓ {name}: {detail}" if detail else f"✓ {name}")
 
 
 # --------------------------------------------------------------------------- results
@@ -338,6 +595,12 @@ class _TimedHandle(asyncio.Handle):
                 spent -= (_runqueue_seconds(loop._al_sched_fd) or queued) - queued
             if spent >= _STEP_THRESHOLD:
                 loop._al_note_slow_step(self._callback, spent)
+            task = getattr(self._callback, "__self__", None)
+            if loop._al_stub is None and isinstance(task, asyncio.Task) and task.done():
+                # Not task.exception(): that would count as retrieving it.
+                error = None if task.cancelled() else getattr(task, "_exception", None)
+                if _stub_name(error) is not None:
+                    loop._al_stub = error
 
 
 def _us(seconds: float) -> int:
@@ -471,6 +734,9 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
 
     _al_gc_seconds = 0.0
     _al_main_name = "the coroutine"
+    #: The NotImplementedError of an unanswered stub that ended a task (even one that the
+    #: test's own harness awaited and judged): the run then says "not answered yet".
+    _al_stub: BaseException | None = None
     _al_sched_fd: int | None = None
 
     def __init__(self, **kwargs: Any) -> None:
@@ -849,7 +1115,7 @@ def _worker(
             try:
                 awaitable = func(*args, **kwargs)
                 if not inspect.isawaitable(awaitable):
-                    state.not_awaitable = TypeError(_not_awaitable_message(call, awaitable))
+                    state.not_awaitable = _CheckTypeError(_not_awaitable_message(call, awaitable))
                     del awaitable  # coroutines inside it are reported now, not later
                     return None
                 deadline = asyncio.timeout(loop_timeout)
@@ -1073,7 +1339,7 @@ def run_virtual(
                 raise
             if thread.is_alive():
                 _abandon(state, capture, thread)
-                raise AssertionError(
+                raise CheckFailed(
                     f"{call} was still running after {_seconds(real_timeout)} s of real time: "
                     "an endless loop, or a blocking call (time.sleep(), a busy wait) that never "
                     "gives control back to the event loop? (Its thread keeps running; restart "
@@ -1091,10 +1357,13 @@ def run_virtual(
 
     if state.internal_error is not None:
         raise state.internal_error
+    stub = _not_answered(state.error) or _not_answered(getattr(state.loop, "_al_stub", None))
+    if stub is not None:  # an untouched answer: no diagnosis
+        raise stub from None
     if state.not_awaitable is not None:
         raise state.not_awaitable
     if state.timed_out:
-        raise AssertionError(
+        raise CheckFailed(
             f"{call} did not finish within {_seconds(loop_timeout)} s of loop time: a deadlock, "
             "or awaiting something that never happens (an Event nobody sets, a Queue nobody "
             "fills, a task waiting for itself)?"
@@ -1474,7 +1743,7 @@ def plain(value: Any, *, call: str) -> Any:
     __tracebackhide__ = True
     if _returned_awaitable(value):
         _close_coroutines(value)
-        raise AssertionError(
+        raise CheckFailed(
             f"{call} returned {_brief(value)}: that is a coroutine or task, not its result. "
             "Did you forget `await`?"
         )
@@ -1487,9 +1756,9 @@ def plain(value: Any, *, call: str) -> Any:
 # ----------------------------------------------------------------------- expectations
 
 
-def _fail(message: str, hint: str = "") -> AssertionError:
+def _fail(message: str, hint: str = "") -> CheckFailed:
     hint = hint.strip()
-    return AssertionError(f"{message} {hint}".strip() if hint else message)
+    return CheckFailed(f"{message} {hint}".strip() if hint else message)
 
 
 def expect_equal(actual: Any, expected: Any, *, call: str, hint: str = "") -> None:
@@ -1564,7 +1833,7 @@ def expect_loop_time(
     else:
         raise TypeError(f"expect_loop_time() needs a VirtualRun or a number, got {_brief(run)}")
     if type(actual) not in (int, float):  # a subclass could lie in its arithmetic
-        raise AssertionError(f"{call}: its loop time is {_a(_type_name(type(actual)))}, not a "
+        raise CheckFailed(f"{call}: its loop time is {_a(_type_name(type(actual)))}, not a "
                              "plain number.")
     actual = float(actual)
     if abs(actual - expected) <= tol:
@@ -1596,9 +1865,9 @@ def expect_clean(run: VirtualRun, *, call: str | None = None) -> None:
         return
     call = call or run.call
     if len(problems) == 1:
-        raise AssertionError(f"{call} {problems[0]}")
+        raise CheckFailed(f"{call} {problems[0]}")
     listed = " ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
-    raise AssertionError(f"{call} has {len(problems)} problems: {listed}")
+    raise CheckFailed(f"{call} has {len(problems)} problems: {listed}")
 
 
 def expect_max_in_flight(observed: Any, expected: int, *, call: str, hint: str = "") -> None:
@@ -1617,7 +1886,7 @@ def expect_max_in_flight(observed: Any, expected: int, *, call: str, hint: str =
         value = observed
     if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
         # an int subclass could say it equals anything
-        raise AssertionError(f"{call}: the number in flight is {_a(_type_name(type(value)))}, "
+        raise CheckFailed(f"{call}: the number in flight is {_a(_type_name(type(value)))}, "
                              "not a plain int.")
     if type(value) is not int:
         raise TypeError(

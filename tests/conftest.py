@@ -4,7 +4,10 @@
 with the real ``nbgrader generate_assignment``. ``graded_course`` submits, for an
 assignment, the release with the solutions filled in, the untouched release and every
 typical wrong answer listed in ``tests/wrong_answers/`` (grouped into a few submissions,
-see ``wrong_rounds``), then grades them all with the real ``nbgrader autograde``. Both work one assignment at a time, on first use.
+see ``wrong_rounds``) and every other correct answer listed in ``tests/right_answers/``
+(answers a test must not reject: a helper bound early with ``functools.partial`` or a
+default argument, say; grouped the same way), then grades them all with the real
+``nbgrader autograde``. Both work one assignment at a time, on first use.
 """
 
 from __future__ import annotations
@@ -20,20 +23,40 @@ from grader import course
 
 HERE = Path(__file__).resolve().parent
 WRONG_DIR = HERE / "wrong_answers"
+RIGHT_DIR = HERE / "right_answers"
 
 SOLVED = "solved"
 UNTOUCHED = "untouched"
 
 
-def wrong_answers(assignment: str) -> dict[str, dict[str, str]]:
-    """solution cell id -> {name: wrong source} for one assignment (may be empty)."""
-    path = WRONG_DIR / f"{assignment}.py"
+def _variants(folder: Path, assignment: str, attribute: str) -> dict[str, dict[str, str]]:
+    path = folder / f"{assignment}.py"
     if not path.exists():
         return {}
-    spec = importlib.util.spec_from_file_location(f"wrong_{assignment}", path)
+    spec = importlib.util.spec_from_file_location(f"{folder.name}_{assignment}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.WRONG
+    return getattr(module, attribute)
+
+
+def wrong_answers(assignment: str) -> dict[str, dict[str, str]]:
+    """solution cell id -> {name: wrong source} for one assignment (may be empty)."""
+    return _variants(WRONG_DIR, assignment, "WRONG")
+
+
+def right_answers(assignment: str) -> dict[str, dict[str, str]]:
+    """solution cell id -> {name: correct source other than the solution} (may be empty)."""
+    return _variants(RIGHT_DIR, assignment, "RIGHT")
+
+
+def _rounds(variants: dict[str, dict[str, str]]) -> list[dict[str, str]]:
+    rounds: list[dict[str, str]] = []
+    for cell, named in variants.items():
+        for k, name in enumerate(named):
+            if k == len(rounds):
+                rounds.append({})
+            rounds[k][cell] = name
+    return rounds
 
 
 def wrong_rounds(assignment: str) -> list[dict[str, str]]:
@@ -41,13 +64,12 @@ def wrong_rounds(assignment: str) -> list[dict[str, str]]:
     every exercise that has one ({solution cell id: variant name}); the other exercises of
     that submission keep the instructor's solution. Exercises do not share answers, so one
     submission tests several wrong answers at once and grading stays fast."""
-    rounds: list[dict[str, str]] = []
-    for cell, variants in wrong_answers(assignment).items():
-        for k, name in enumerate(variants):
-            if k == len(rounds):
-                rounds.append({})
-            rounds[k][cell] = name
-    return rounds
+    return _rounds(wrong_answers(assignment))
+
+
+def right_rounds(assignment: str) -> list[dict[str, str]]:
+    """The other correct answers grouped into submissions, as :func:`wrong_rounds` does."""
+    return _rounds(right_answers(assignment))
 
 
 def wrong_student(assignment: str, cell: str, name: str) -> str:
@@ -56,6 +78,14 @@ def wrong_student(assignment: str, cell: str, name: str) -> str:
         if chosen.get(cell) == name:
             return f"wrong_round_{k + 1}"
     raise KeyError(f"{assignment}: no wrong answer {name!r} for {cell!r}")
+
+
+def right_student(assignment: str, cell: str, name: str) -> str:
+    """The student id of the submission that holds correct answer ``name`` of ``cell``."""
+    for k, chosen in enumerate(right_rounds(assignment)):
+        if chosen.get(cell) == name:
+            return f"right_round_{k + 1}"
+    raise KeyError(f"{assignment}: no other correct answer {name!r} for {cell!r}")
 
 
 class FreshCourse:
@@ -98,10 +128,13 @@ class GradedCourse:
         solutions = course.solution_answers(aid, root)
         course.submit(root, aid, SOLVED, course.fill_answers(released, solutions))
         course.submit(root, aid, UNTOUCHED, released)
-        variants = wrong_answers(aid)
-        for k, chosen in enumerate(wrong_rounds(aid)):
-            answers = dict(solutions, **{cell: variants[cell][name] for cell, name in chosen.items()})
-            course.submit(root, aid, f"wrong_round_{k + 1}", course.fill_answers(released, answers))
+        for kind, variants, rounds in (("wrong", wrong_answers(aid), wrong_rounds(aid)),
+                                       ("right", right_answers(aid), right_rounds(aid))):
+            for k, chosen in enumerate(rounds):
+                answers = dict(solutions,
+                               **{cell: variants[cell][name] for cell, name in chosen.items()})
+                course.submit(root, aid, f"{kind}_round_{k + 1}",
+                              course.fill_answers(released, answers))
         proc = course.nbgrader("autograde", aid, root=root, check=False)
         self.logs[aid] = proc.stdout + proc.stderr
         assert proc.returncode == 0, f"nbgrader autograde {aid} crashed:\n{self.logs[aid]}"
@@ -135,3 +168,27 @@ def fresh_course(tmp_path_factory) -> FreshCourse:
 @pytest.fixture(scope="session")
 def graded_course(fresh_course) -> GradedCourse:
     return GradedCourse(fresh_course)
+
+
+# The visible tests' catch ratio (tests/test_course_outputs.py), summed over the course at
+# the end of the run. Each assignment's figure comes from the worker that graded it.
+_VISIBLE_CATCH: dict[str, tuple[int, int]] = {}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        for key, value in getattr(report, "user_properties", ()):
+            if key == "visible_catch":
+                aid, caught, total = value
+                _VISIBLE_CATCH[aid] = (caught, total)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _VISIBLE_CATCH:
+        return
+    caught = sum(c for c, _ in _VISIBLE_CATCH.values())
+    total = sum(t for _, t in _VISIBLE_CATCH.values())
+    figures = ", ".join(f"{aid[:2]} {c}/{t}" for aid, (c, t) in sorted(_VISIBLE_CATCH.items()))
+    share = f"{caught / total:.0%}" if total else "-"
+    terminalreporter.write_sep("-", "typical wrong answers caught by the visible tests")
+    terminalreporter.write_line(f"{figures}; course-wide {caught}/{total} ({share})")

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import SOLVED, UNTOUCHED, wrong_answers, wrong_rounds, wrong_student
+from conftest import (
+    SOLVED,
+    UNTOUCHED,
+    right_answers,
+    right_student,
+    wrong_answers,
+    wrong_rounds,
+    wrong_student,
+)
 
 from grader import course
 
@@ -184,3 +192,30 @@ def test_typical_wrong_answer_scores_zero_on_its_exercise(aid, cell, name, grade
               for g, pts in tests if got.get(g) != pts}
     assert not others, (f"{aid}: in submission {student} (wrong answers {same_round}), "
                         f"exercises answered with the solution lose points: {others}")
+
+
+def right_cases():
+    return [pytest.param(aid, cell, name, marks=pytest.mark.xdist_group(aid),
+                         id=f"{aid}-{cell}-{name}")
+            for aid in course.assignments()
+            for cell, variants in right_answers(aid).items() for name in variants]
+
+
+@pytest.mark.parametrize("aid", ASSIGNMENTS)
+def test_other_correct_answers_name_known_cells(aid):
+    nb = nbformat.read(course.source_notebook(aid), as_version=4)
+    unknown = set(right_answers(aid)) - set(course.exercises(nb))
+    assert not unknown, f"{aid}: tests/right_answers/ names unknown answer cells {unknown}"
+
+
+@pytest.mark.parametrize(("aid", "cell", "name"), right_cases())
+def test_other_correct_answer_scores_full_marks(aid, cell, name, graded_course):
+    """A correct answer written another way than the solution (a helper bound early with
+    functools.partial or a default argument...) keeps every point of the whole notebook."""
+    nb = nbformat.read(course.source_notebook(aid), as_version=4)
+    student = right_student(aid, cell, name)
+    got = graded_course.scores(aid)[student]
+    lost = {g: (got.get(g), pts) for tests in course.exercises(nb).values()
+            for g, pts in tests if got.get(g) != pts}
+    assert not lost, (f"{aid}: the correct answer '{name}' for {cell} (submission {student}) "
+                      f"loses points (cell: (score, max)): {lost}")

@@ -1189,3 +1189,182 @@ def test_in_a_real_kernel_passing_cells_have_no_stderr():
         "fetch_all_seq([0.2, 0.3, 0.1]) took 0.6 s of loop time; expected 0.3 s."
     )
     assert all(o["output_type"] != "error" for out in outputs[:4] for o in out)
+
+
+# ------------------------------------------------------------- what a student sees
+
+from asynclab.testing import (  # noqa: E402
+    CheckFailed,
+    NotAnswered,
+    answering,
+    expect_answered,
+    fresh_random,
+    passed,
+)
+
+
+async def _stub(x):
+    raise NotImplementedError()
+
+
+def _sync_stub(x):
+    raise NotImplementedError()
+
+
+def test_an_untouched_stub_is_not_answered_not_diagnosed():
+    with pytest.raises(NotAnswered, match=r"^_stub is not answered yet: replace `raise "
+                       r"NotImplementedError\(\)` in the cell above"):
+        run_virtual(_stub, 1)
+    with pytest.raises(NotAnswered):  # also when the test would judge the error itself
+        run_virtual(_stub, 1, catch=True)
+
+    async def calls_it():  # a stub deeper down: the stub's own name
+        return await _stub(2)
+
+    with pytest.raises(NotAnswered, match="^_stub is"):
+        run_virtual(calls_it)
+
+    async def harness():  # a test's harness that awaits the task and judges how it ended
+        task = asyncio.create_task(_stub(3))
+        await asyncio.wait([task])
+        return f"raised {task.exception()!r}: did you catch CancelledError?"
+
+    with pytest.raises(NotAnswered):
+        run_virtual(harness)
+
+    async def unretrieved():  # a task nobody looks at
+        asyncio.create_task(_stub(4))
+        await asyncio.sleep(0.1)
+
+    with pytest.raises(NotAnswered):
+        run_virtual(unretrieved)
+
+    async def in_a_thread():
+        return await asyncio.to_thread(_sync_stub, 5)
+
+    with pytest.raises(NotAnswered, match="^_sync_stub is"):
+        run_virtual(in_a_thread)
+    assert isinstance(NotAnswered(), AssertionError)
+
+
+def test_not_implemented_in_a_library_is_an_ordinary_error():
+    async def abstract():
+        asyncio.AbstractEventLoop().time()  # the standard library raises it
+
+    with pytest.raises(NotImplementedError) as caught:
+        run_virtual(abstract)
+    assert not isinstance(caught.value, AssertionError)
+    run = run_virtual(abstract, catch=True)
+    assert type(run.error) is NotImplementedError
+    with pytest.raises(NotImplementedError), answering():
+        asyncio.AbstractEventLoop().time()
+
+
+def test_answering_turns_a_stub_into_not_answered():
+    with pytest.raises(NotAnswered, match="^_sync_stub is not answered yet"), answering():
+        _sync_stub(1)
+    with answering():  # nothing raised: nothing happens
+        assert _sync_stub is not None
+    with pytest.raises(ValueError), answering():
+        raise ValueError("an ordinary mistake stays what it is")
+
+
+def test_expect_answered_names_what_is_missing():
+    prediction = ["A start"]  # noqa: F841 (found in the caller's namespace)
+    expect_answered("prediction")
+    with pytest.raises(NotAnswered, match="^predicted_seconds is not answered yet"):
+        expect_answered("prediction", "predicted_seconds")
+    with pytest.raises(NotAnswered, match="^a_name and another are not answered yet"):
+        expect_answered("a_name", "another")
+
+
+def test_passed_prints_one_line_and_returns_none(capsys):
+    assert passed("download_all", "in order, at the same time, 0.3 s") is None
+    assert passed("brew_coffee") is None
+    assert capsys.readouterr() == ("✓ download_all: in order, at the same time, 0.3 s\n"
+                                   "✓ brew_coffee\n", "")
+    with pytest.raises(TypeError):
+        passed("x", 0.3)
+
+
+def test_fresh_random_is_new_each_time_and_repeats_for_a_seed():
+    seeds = {fresh_random()[1] for _ in range(20)}
+    assert len(seeds) > 15
+    rng, seed = fresh_random(1234)
+    assert seed == 1234
+    assert rng.random() == fresh_random(1234)[0].random()
+    with pytest.raises(TypeError):
+        fresh_random(1.5)
+
+
+def test_checks_raise_check_failed_which_is_an_assertion_error():
+    with pytest.raises(CheckFailed) as caught:
+        expect_equal(1, 2, call="f()")
+    assert type(caught.value).__name__ == "AssertionError"
+    assert isinstance(caught.value, AssertionError)
+
+
+_MESSAGE_CELLS = [
+    """\
+import asyncio
+from asynclab import run_virtual, expect_equal, expect_clean, passed
+
+async def fetch(d):
+    await asyncio.sleep(d)
+    return d
+
+async def fetch_all(ds):
+    # YOUR CODE HERE
+    raise NotImplementedError()
+""",
+    """\
+run = run_virtual(fetch_all, [0.2, 0.1])
+""",
+    """\
+async def fetch_all(ds):
+    return [await fetch(d) for d in ds][::-1]
+""",
+    """\
+run = run_virtual(fetch_all, [0.2, 0.1])
+expect_clean(run)
+expect_equal(run.value, [0.2, 0.1], call="fetch_all([0.2, 0.1])")
+""",
+    """\
+async def fetch_all(ds):
+    return [await fetch(d) for d in ds]
+""",
+    """\
+run = run_virtual(fetch_all, [0.2, 0.1])
+expect_equal(run.value, [0.2, 0.1], call="fetch_all([0.2, 0.1])")
+passed("fetch_all", "in order")
+""",
+]
+
+
+def test_in_a_real_kernel_a_student_sees_the_message_and_the_cell_only():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in _MESSAGE_CELLS]
+    NotebookClient(nb, kernel_name="python3", timeout=60, allow_errors=True).execute()
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+
+    def shown(cell):
+        return [(o.ename, o.evalue, ansi.sub("", "\n".join(o.traceback)))
+                for o in cell.outputs if o.output_type == "error"]
+
+    [(ename, evalue, text)] = shown(nb.cells[1])
+    assert ename == "NotAnswered"
+    assert evalue.startswith("fetch_all is not answered yet: replace `raise NotImplementedError()`")
+    assert "Cell In[2], line 1" in text and "Cell In[1]" not in text
+
+    [(ename, evalue, text)] = shown(nb.cells[3])
+    assert ename == "AssertionError"
+    assert evalue == "fetch_all([0.2, 0.1]) returned [0.1, 0.2]; expected [0.2, 0.1]. The right " \
+        "results in the wrong order: asyncio.gather() returns results in the order of its " \
+        "arguments, as_completed() in the order they finish."
+    assert "Cell In[4], line 3" in text
+    assert text.rstrip().endswith(f"AssertionError: {evalue}")
+    for secret in ("asynclab", "testing.py", "File ", "skipping hidden", "/"):
+        assert secret not in text.replace(evalue, ""), (secret, text)
+
+    assert nb.cells[5].outputs == [
+        nbformat.v4.new_output("stream", name="stdout", text="✓ fetch_all: in order\n")]
