@@ -1720,8 +1720,9 @@ def _kind_note(actual: Any, expected: Any, path: str = "", depth: int = 0) -> st
 
 
 def _returned_awaitable(value: Any) -> bool:
-    """A coroutine or a task/future, or a plain list or tuple holding one."""
-    items = value if type(value) in (list, tuple) else (value,)
+    """A coroutine or a task/future, or a plain list, tuple or dict holding one."""
+    kind = type(value)
+    items = value if kind in (list, tuple) else value.values() if kind is dict else (value,)
     return any(inspect.iscoroutine(x) or isinstance(x, asyncio.Future) for x in items)
 
 

@@ -1367,3 +1367,14 @@ def test_in_a_real_kernel_a_student_sees_the_message_and_the_cell_only():
 
     assert nb.cells[5].outputs == [
         nbformat.v4.new_output("stream", name="stdout", text="✓ fetch_all: in order\n")]
+
+
+def test_a_dict_of_coroutines_is_named_as_such():
+    async def resize(photo):
+        return photo
+
+    value = {"cat.jpg": resize("cat.jpg")}
+    with pytest.raises(AssertionError, match="that is a coroutine or task, not its result"):
+        plain(value, call="resize_all(...)")
+    with pytest.raises(AssertionError, match="did you forget `await`"):
+        expect_equal({"cat.jpg": resize("x")}, {"cat.jpg": "x"}, call="resize_all(...)")
