@@ -1277,6 +1277,29 @@ def test_expect_answered_names_what_is_missing():
         expect_answered("a_name", "another")
 
 
+def test_expect_answered_sees_a_function_that_is_still_the_stub():
+    async def throttled(items, delay):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    def parse(html):
+        raise NotImplementedError
+
+    async def answered(items, delay):
+        for item in items:
+            await asyncio.sleep(delay)
+            yield item
+
+    def abstract(x):
+        if x:
+            raise NotImplementedError()
+        return x
+
+    with pytest.raises(NotAnswered, match="^throttled and parse are not answered yet"):
+        expect_answered("throttled", "parse", "answered")
+    expect_answered("answered", "abstract")
+
+
 def test_passed_prints_one_line_and_returns_none(capsys):
     assert passed("download_all", "in order, at the same time, 0.3 s") is None
     assert passed("brew_coffee") is None
