@@ -48,7 +48,9 @@ The course's test cells all speak the same way:
   replace `raise NotImplementedError()` in the cell above ..."), never a diagnosis.
   :func:`run_virtual` does it by itself (also for a stub that ends a task the test's own
   harness judges); around a direct call of an answer use ``with answering():``; for an
-  answer that sets names (a prediction), call ``expect_answered("prediction", ...)`` first.
+  answer that sets names (a prediction), or one the test does not call through
+  ``run_virtual`` (an async generator, whose stub has no ``yield`` yet), start the test with
+  ``expect_answered("prediction", ...)``: it also knows a function that is still the stub.
 - **A failure shows the message and the test cell's line**, not the checker's frames: the
   checks raise :class:`CheckFailed`, an ``AssertionError`` that IPython shows without
   asynclab's frames (and without paths). Don't chain it (``raise ... from exc``): the chain
@@ -81,6 +83,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import dis
 import functools
 import gc
 import inspect
@@ -381,17 +384,46 @@ class answering:  # noqa: N801 (used like a function: `with answering():`)
         return False
 
 
+#: Instructions of a function whose body only raises NotImplementedError (besides the
+#: bookkeeping of calls and of coroutines and generators), across Python versions.
+_STUB_OPS = frozenset({"RESUME", "RETURN_GENERATOR", "POP_TOP", "NOP", "CACHE", "PRECALL",
+                       "PUSH_NULL", "CALL", "LOAD_GLOBAL", "RAISE_VARARGS", "COPY_FREE_VARS",
+                       "MAKE_CELL"})
+
+
+def _is_stub_function(value: Any) -> bool:
+    """A function (plain, async, generator) whose body is ``raise NotImplementedError()``."""
+    code = getattr(value, "__code__", None) if type(value) is types.FunctionType else None
+    if code is None or code.co_names != ("NotImplementedError",):
+        return False
+    ops = {instruction.opname for instruction in dis.get_instructions(code)}
+    return "RAISE_VARARGS" in ops and ops <= _STUB_OPS
+
+
 def expect_answered(*names: str) -> None:
-    """Check that the answer cell defined ``names`` (in the notebook's namespace): an answer
-    cell whose stub still raises ``NotImplementedError`` defines nothing, and neither does
-    one that was never run. :class:`NotAnswered` otherwise::
+    """Check that the answer cell defined ``names`` (in the notebook's namespace) and that
+    none of them is still the stub. An answer cell whose stub raises ``NotImplementedError``
+    at the top level defines nothing, and neither does one that was never run; a function
+    whose body is still ``raise NotImplementedError()`` is a stub too (an async generator
+    stub has no ``yield`` yet, so it is not even an async generator). :class:`NotAnswered`
+    otherwise::
 
         expect_answered("prediction", "predicted_seconds")
+        expect_answered("throttled")
     """
     __tracebackhide__ = True
     frame = sys._getframe(1)
-    missing = [name for name in names
-               if name not in frame.f_locals and name not in frame.f_globals]
+    missing = []
+    for name in names:
+        if name in frame.f_locals:
+            value = frame.f_locals[name]
+        elif name in frame.f_globals:
+            value = frame.f_globals[name]
+        else:
+            missing.append(name)
+            continue
+        if _is_stub_function(value):
+            missing.append(name)
     if missing:
         raise NotAnswered(*missing)
 
@@ -1720,8 +1752,9 @@ def _kind_note(actual: Any, expected: Any, path: str = "", depth: int = 0) -> st
 
 
 def _returned_awaitable(value: Any) -> bool:
-    """A coroutine or a task/future, or a plain list or tuple holding one."""
-    items = value if type(value) in (list, tuple) else (value,)
+    """A coroutine or a task/future, or a plain list, tuple or dict holding one."""
+    kind = type(value)
+    items = value if kind in (list, tuple) else value.values() if kind is dict else (value,)
     return any(inspect.iscoroutine(x) or isinstance(x, asyncio.Future) for x in items)
 
 

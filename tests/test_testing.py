@@ -1278,6 +1278,29 @@ def test_expect_answered_names_what_is_missing():
         expect_answered("a_name", "another")
 
 
+def test_expect_answered_sees_a_function_that_is_still_the_stub():
+    async def throttled(items, delay):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+
+    def parse(html):
+        raise NotImplementedError
+
+    async def answered(items, delay):
+        for item in items:
+            await asyncio.sleep(delay)
+            yield item
+
+    def abstract(x):
+        if x:
+            raise NotImplementedError()
+        return x
+
+    with pytest.raises(NotAnswered, match="^throttled and parse are not answered yet"):
+        expect_answered("throttled", "parse", "answered")
+    expect_answered("answered", "abstract")
+
+
 def test_passed_prints_one_line_and_returns_none(capsys):
     assert passed("download_all", "in order, at the same time, 0.3 s") is None
     assert passed("brew_coffee") is None
@@ -1368,3 +1391,14 @@ def test_in_a_real_kernel_a_student_sees_the_message_and_the_cell_only():
 
     assert nb.cells[5].outputs == [
         nbformat.v4.new_output("stream", name="stdout", text="✓ fetch_all: in order\n")]
+
+
+def test_a_dict_of_coroutines_is_named_as_such():
+    async def resize(photo):
+        return photo
+
+    value = {"cat.jpg": resize("cat.jpg")}
+    with pytest.raises(AssertionError, match="that is a coroutine or task, not its result"):
+        plain(value, call="resize_all(...)")
+    with pytest.raises(AssertionError, match="did you forget `await`"):
+        expect_equal({"cat.jpg": resize("x")}, {"cat.jpg": "x"}, call="resize_all(...)")

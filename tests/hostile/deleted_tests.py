@@ -14,7 +14,8 @@ EXPECT = Expect("graded", scores={"test_download_all": 0.0, "test_make_breakfast
 
 def submit(root: Path, student: str) -> None:
     nb = answered(root, download_all=SEQUENTIAL,
-                  make_breakfast="async def make_breakfast():\n    return ['water boiled', 'toast ready']")
+                  make_breakfast="async def make_breakfast(boil, toast):\n"
+                                 "    return ['water boiled', 'toast ready']")
     for gid in ("test_download_all", "test_make_breakfast"):
         nb.cells.remove(cell_of(nb, gid))
     write(root, student, nb)

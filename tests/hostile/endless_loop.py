@@ -11,7 +11,7 @@ OUTCOME = ("Stopped after the cell time limit: that test scores 0, the rest full
 EXPECT = Expect("graded", scores={"test_download_all": 0.0},
                 flags=["cell 'test_download_all' did not finish in", "an endless loop?"])
 
-ANSWER = """async def download_all(delays):
+ANSWER = """async def download_all(download, delays):
     while True:
         pass"""
 

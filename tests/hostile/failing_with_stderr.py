@@ -13,6 +13,7 @@ EXPECT = Expect("graded", scores={"test_download_all": 0.0},
 
 def submit(root: Path, student: str) -> None:
     answer = "import sys\n\n" + SEQUENTIAL.replace(
-        "        await asyncio.sleep(delay)",
-        "        print('waiting', delay, file=sys.stderr)\n        await asyncio.sleep(delay)")
+        "        results.append(await download(delay))",
+        "        print('waiting', delay, file=sys.stderr)\n"
+        "        results.append(await download(delay))")
     write(root, student, answered(root, download_all=answer))

@@ -14,6 +14,6 @@ EXPECT = Expect("graded", scores={"test_download_all": 0.0},
 
 def submit(root: Path, student: str) -> None:
     answer = solution(root, "download_all").replace(
-        "async def download_all(delays):\n",
-        "async def download_all(delays):\n    hoard = bytearray(10 * 1024**3)\n", 1)
+        "async def download_all(download, delays):\n",
+        "async def download_all(download, delays):\n    hoard = bytearray(10 * 1024**3)\n", 1)
     write(root, student, answered(root, download_all=answer))

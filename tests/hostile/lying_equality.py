@@ -13,16 +13,17 @@ OUTCOME = ("Results are compared as plain built-in values of exactly the expecte
 EXPECT = Expect(
     "graded",
     scores={"test_download_all": 0.0},
-    messages={"test_download_all": "download_all([0.2, 0.3, 0.1]) returned a SameAsAnything, "
+    messages={"test_download_all": "download_all(download, [0.2, 0.3, 0.1]) returned a "
+                                   "SameAsAnything, "
                                    "not a plain list."},
 )
 
-ANSWER = """async def download_all(delays):
+ANSWER = """async def download_all(download, delays):
     class SameAsAnything(list):
         def __eq__(self, other):
             return True
 
-    await asyncio.gather(*(asyncio.sleep(delay) for delay in delays))
+    await asyncio.gather(*(download(delay) for delay in delays))
     return SameAsAnything()"""
 
 

@@ -13,15 +13,14 @@ EXPECT = Expect("graded", scores={"test_download_all": 0.0},
                 flags=["test 'test_download_all' scores 0: while the test ran, the answer "
                        "changed what the test relies on: asyncio.sleep"])
 
-ANSWER = """async def download_all(delays):
+ANSWER = """async def download_all(download, delays):
     async def instant(delay, result=None):
         return result
 
     asyncio.sleep = instant
     results = []
     for delay in delays:
-        await asyncio.sleep(delay)
-        results.append(f"file after {delay} s")
+        results.append(await download(delay))
     return results"""
 
 

@@ -23,8 +23,8 @@ def targets(root: Path) -> list[Path]:
 def submit(root: Path, student: str) -> None:
     paths = ", ".join(repr(str(p)) for p in targets(root))
     answer = solution(root, "download_all").replace(
-        "async def download_all(delays):\n",
-        "async def download_all(delays):\n"
+        "async def download_all(download, delays):\n",
+        "async def download_all(download, delays):\n"
         f"    for path in [{paths}]:\n"
         "        open(path, 'w').write('overwritten')\n", 1)
     write(root, student, answered(root, download_all=answer))

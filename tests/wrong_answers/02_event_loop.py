@@ -3,32 +3,36 @@
 WRONG = {
     "load_page": {
         "sequential_awaits": '''
-async def load_page(profile_s, news_s, layout_s):
-    profile = await fetch_profile(profile_s)
-    news = await fetch_news(news_s)
-    layout = await render_layout(layout_s)
+async def load_page(fetch_profile, fetch_news, render_layout):
+    profile = await fetch_profile()
+    news = await fetch_news()
+    layout = await render_layout()
     return [profile, news, layout]
 ''',
         "await_right_after_create_task": '''
-async def load_page(profile_s, news_s, layout_s):
-    profile = await asyncio.create_task(fetch_profile(profile_s))
-    news = await asyncio.create_task(fetch_news(news_s))
-    layout = await render_layout(layout_s)
+async def load_page(fetch_profile, fetch_news, render_layout):
+    profile = await asyncio.create_task(fetch_profile())
+    news = await asyncio.create_task(fetch_news())
+    layout = await render_layout()
     return [profile, news, layout]
 ''',
         "layout_before_tasks": '''
-async def load_page(profile_s, news_s, layout_s):
-    layout = await render_layout(layout_s)
-    profile_task = asyncio.create_task(fetch_profile(profile_s))
-    news_task = asyncio.create_task(fetch_news(news_s))
+async def load_page(fetch_profile, fetch_news, render_layout):
+    layout = await render_layout()
+    profile_task = asyncio.create_task(fetch_profile())
+    news_task = asyncio.create_task(fetch_news())
     return [await profile_task, await news_task, layout]
 ''',
         "tasks_never_awaited": '''
-async def load_page(profile_s, news_s, layout_s):
-    profile_task = asyncio.create_task(fetch_profile(profile_s))
-    news_task = asyncio.create_task(fetch_news(news_s))
-    layout = await render_layout(layout_s)
+async def load_page(fetch_profile, fetch_news, render_layout):
+    profile_task = asyncio.create_task(fetch_profile())
+    news_task = asyncio.create_task(fetch_news())
+    layout = await render_layout()
     return [profile_task, news_task, layout]
+''',
+        "plain_gather": '''
+async def load_page(fetch_profile, fetch_news, render_layout):
+    return list(await asyncio.gather(fetch_profile(), fetch_news(), render_layout()))
 ''',
     },
     "prediction": {
@@ -52,36 +56,59 @@ prediction = ["main waits for A", "A start", "B start", "B end", "A end",
               "main waits for B", "main done"]
 predicted_seconds = 0.4
 ''',
+        "float_that_equals_anything": '''
+class Seconds(float):
+    def __sub__(self, other):
+        return 0.0
+
+    def __rsub__(self, other):
+        return 0.0
+
+
+prediction = ["main waits for A", "A start", "B start", "B end", "A end",
+              "main waits for B", "main done"]
+predicted_seconds = Seconds(9)
+''',
     },
     "fetch_reports": {
         "blocking_call_in_coroutine": '''
-async def fetch_reports(names):
-    return [fetch_report_sync(name) for name in names]
+async def fetch_reports(fetch_report, names):
+    return [fetch_report(name) for name in names]
 ''',
         "called_before_to_thread": '''
-async def fetch_reports(names):
-    return [await asyncio.to_thread(fetch_report_sync(name)) for name in names]
+async def fetch_reports(fetch_report, names):
+    return [await asyncio.to_thread(fetch_report(name)) for name in names]
 ''',
         "one_thread_at_a_time": '''
-async def fetch_reports(names):
-    return [await asyncio.to_thread(fetch_report_sync, name) for name in names]
+async def fetch_reports(fetch_report, names):
+    return [await asyncio.to_thread(fetch_report, name) for name in names]
+''',
+        "two_thread_pool": '''
+import concurrent.futures
+
+
+async def fetch_reports(fetch_report, names):
+    loop = asyncio.get_running_loop()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        return list(await asyncio.gather(
+            *(loop.run_in_executor(pool, fetch_report, name) for name in names)))
 ''',
     },
     "resize_all": {
         "await_in_loop": '''
-async def resize_all(photos):
+async def resize_all(resize_photo, photos):
     results = {}
     for photo, seconds in photos.items():
         results[photo] = await asyncio.create_task(resize_photo(photo, seconds))
     return results
 ''',
         "returns_tasks": '''
-async def resize_all(photos):
+async def resize_all(resize_photo, photos):
     return {photo: asyncio.create_task(resize_photo(photo, seconds))
             for photo, seconds in photos.items()}
 ''',
         "fire_and_forget_then_sleep": '''
-async def resize_all(photos):
+async def resize_all(resize_photo, photos):
     results = {}
 
     async def one(photo, seconds):
@@ -93,7 +120,7 @@ async def resize_all(photos):
     return {photo: results.get(photo) for photo in photos}
 ''',
         "fire_and_forget_then_poll": '''
-async def resize_all(photos):
+async def resize_all(resize_photo, photos):
     results = {}
 
     async def one(photo, seconds):
