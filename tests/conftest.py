@@ -2,9 +2,11 @@
 
 ``fresh_course`` copies the course into a temporary folder and releases assignments there
 with the real ``nbgrader generate_assignment``. ``graded_course`` submits, for an
-assignment, the release with the solutions filled in, the untouched release and every
-typical wrong answer listed in ``tests/wrong_answers/`` (grouped into a few submissions,
-see ``wrong_rounds``), then grades them all with the real ``nbgrader autograde``. Both work one assignment at a time, on first use.
+assignment, the release with the solutions filled in, the untouched release, every
+typical wrong answer listed in ``tests/wrong_answers/`` and every other right answer listed
+in ``tests/right_answers/`` (each grouped into a few submissions, see ``rounds``), then
+grades them all with the real ``nbgrader autograde``. Both work one assignment at a time, on
+first use.
 """
 
 from __future__ import annotations
@@ -20,42 +22,74 @@ from grader import course
 
 HERE = Path(__file__).resolve().parent
 WRONG_DIR = HERE / "wrong_answers"
+RIGHT_DIR = HERE / "right_answers"
 
 SOLVED = "solved"
 UNTOUCHED = "untouched"
 
 
-def wrong_answers(assignment: str) -> dict[str, dict[str, str]]:
-    """solution cell id -> {name: wrong source} for one assignment (may be empty)."""
-    path = WRONG_DIR / f"{assignment}.py"
+def _answers(folder: Path, attribute: str, assignment: str) -> dict[str, dict[str, str]]:
+    path = folder / f"{assignment}.py"
     if not path.exists():
         return {}
-    spec = importlib.util.spec_from_file_location(f"wrong_{assignment}", path)
+    spec = importlib.util.spec_from_file_location(f"{attribute.lower()}_{assignment}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.WRONG
+    return getattr(module, attribute)
+
+
+def wrong_answers(assignment: str) -> dict[str, dict[str, str]]:
+    """solution cell id -> {name: wrong source} for one assignment (may be empty)."""
+    return _answers(WRONG_DIR, "WRONG", assignment)
+
+
+def right_answers(assignment: str) -> dict[str, dict[str, str]]:
+    """solution cell id -> {name: source} of right answers other than the instructor's, such
+    as helpers bound early (``functools.partial``, a default argument, ``from x import y``):
+    each must score full marks (may be empty)."""
+    return _answers(RIGHT_DIR, "RIGHT", assignment)
+
+
+def rounds(answers: dict[str, dict[str, str]]) -> list[dict[str, str]]:
+    """Answer variants grouped into submissions: round k holds the k-th variant of every
+    exercise that has one ({solution cell id: variant name}); the other exercises of that
+    submission keep the instructor's solution. Exercises do not share answers, so one
+    submission tests several variants at once and grading stays fast."""
+    grouped: list[dict[str, str]] = []
+    for cell, variants in answers.items():
+        for k, name in enumerate(variants):
+            if k == len(grouped):
+                grouped.append({})
+            grouped[k][cell] = name
+    return grouped
 
 
 def wrong_rounds(assignment: str) -> list[dict[str, str]]:
-    """The wrong answers grouped into submissions: round k holds the k-th wrong answer of
-    every exercise that has one ({solution cell id: variant name}); the other exercises of
-    that submission keep the instructor's solution. Exercises do not share answers, so one
-    submission tests several wrong answers at once and grading stays fast."""
-    rounds: list[dict[str, str]] = []
-    for cell, variants in wrong_answers(assignment).items():
-        for k, name in enumerate(variants):
-            if k == len(rounds):
-                rounds.append({})
-            rounds[k][cell] = name
-    return rounds
+    """The wrong answers grouped into submissions (see ``rounds``)."""
+    return rounds(wrong_answers(assignment))
+
+
+def right_rounds(assignment: str) -> list[dict[str, str]]:
+    """The other right answers grouped into submissions (see ``rounds``)."""
+    return rounds(right_answers(assignment))
+
+
+def _student(prefix: str, grouped: list[dict[str, str]], assignment: str, cell: str,
+             name: str) -> str:
+    for k, chosen in enumerate(grouped):
+        if chosen.get(cell) == name:
+            return f"{prefix}_round_{k + 1}"
+    raise KeyError(f"{assignment}: no {prefix} answer {name!r} for {cell!r}")
 
 
 def wrong_student(assignment: str, cell: str, name: str) -> str:
     """The student id of the submission that holds wrong answer ``name`` of ``cell``."""
-    for k, chosen in enumerate(wrong_rounds(assignment)):
-        if chosen.get(cell) == name:
-            return f"wrong_round_{k + 1}"
-    raise KeyError(f"{assignment}: no wrong answer {name!r} for {cell!r}")
+    return _student("wrong", wrong_rounds(assignment), assignment, cell, name)
+
+
+def right_student(assignment: str, cell: str, name: str) -> str:
+    """The student id of the submission that holds right answer ``name`` of ``cell``."""
+    return _student("right", right_rounds(assignment), assignment, cell, name)
 
 
 class FreshCourse:
@@ -98,10 +132,12 @@ class GradedCourse:
         solutions = course.solution_answers(aid, root)
         course.submit(root, aid, SOLVED, course.fill_answers(released, solutions))
         course.submit(root, aid, UNTOUCHED, released)
-        variants = wrong_answers(aid)
-        for k, chosen in enumerate(wrong_rounds(aid)):
-            answers = dict(solutions, **{cell: variants[cell][name] for cell, name in chosen.items()})
-            course.submit(root, aid, f"wrong_round_{k + 1}", course.fill_answers(released, answers))
+        for prefix, variants in (("wrong", wrong_answers(aid)), ("right", right_answers(aid))):
+            for k, chosen in enumerate(rounds(variants)):
+                answers = dict(solutions,
+                               **{cell: variants[cell][name] for cell, name in chosen.items()})
+                course.submit(root, aid, f"{prefix}_round_{k + 1}",
+                              course.fill_answers(released, answers))
         proc = course.nbgrader("autograde", aid, root=root, check=False)
         self.logs[aid] = proc.stdout + proc.stderr
         assert proc.returncode == 0, f"nbgrader autograde {aid} crashed:\n{self.logs[aid]}"
