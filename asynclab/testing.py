@@ -850,11 +850,18 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
         """Hand the job to its executor now (the loop time it starts)."""
         pool = job.pool
         job.start_us = _us(self.time())
-        if pool.in_thread:
-            cfuture = pool.executor.submit(_timed_call, job, job.func, job.args)
-        else:
-            job.t0 = _perf_counter()
-            cfuture = pool.executor.submit(job.func, *job.args)
+        # Handing a job over is not blocking, even when the executor first starts a thread
+        # (the loop waits until the new thread runs: tens of milliseconds on a busy machine)
+        # or a process: that time is set aside, as garbage collection is.
+        handed = _perf_counter()
+        try:
+            if pool.in_thread:
+                cfuture = pool.executor.submit(_timed_call, job, job.func, job.args)
+            else:
+                job.t0 = _perf_counter()
+                cfuture = pool.executor.submit(job.func, *job.args)
+        finally:
+            self._al_gc_seconds += _perf_counter() - handed
         pool.busy += 1
         job.cfuture = cfuture
         self._al_running.add(job)

@@ -208,6 +208,31 @@ class Timeline:
             raise TypeError(f"a span's label must be a string, got {label!r}")
         return _SpanContext(self, label)
 
+    def add(self, label: str, start: float, end: float) -> None:
+        """Record a span timed elsewhere with ``time.perf_counter()``, for example in a worker
+        process: every process of a machine reads the same ``perf_counter`` clock, so spans
+        from several processes line up (``asynclab.work.timed`` returns such times).
+
+        Only for a timeline on the real clock (``clock="auto"`` outside ``run_virtual``, or
+        ``"real"``); spans from another clock recorded before are dropped, as for a new run.
+        """
+        if not isinstance(label, str):
+            raise TypeError(f"a span's label must be a string, got {label!r}")
+        if self.clock not in ("auto", "real"):
+            raise ValueError("Timeline.add() takes time.perf_counter() times: use it on a "
+                             "timeline with clock='auto' or clock='real'")
+        for name, value in (("start", start), ("end", end)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+                raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+        if end < start:
+            raise ValueError(f"a span cannot end ({end!r}) before it starts ({start!r})")
+        with self._lock:
+            if self._source != "real":
+                self._records.clear()
+                self._source = "real"
+            order = next(self._order)
+            self._records.append(_Record(label, float(start), float(end), False, order))
+
     def track(self, func_or_label: Any = None, /) -> Any:
         """Decorator: record a span for every call of a function.
 

@@ -2,12 +2,11 @@
 
 ``fresh_course`` copies the course into a temporary folder and releases assignments there
 with the real ``nbgrader generate_assignment``. ``graded_course`` submits, for an
-assignment, the release with the solutions filled in, the untouched release and every
-typical wrong answer listed in ``tests/wrong_answers/`` (grouped into a few submissions,
-see ``wrong_rounds``) and every other correct answer listed in ``tests/right_answers/``
-(answers a test must not reject: a helper bound early with ``functools.partial`` or a
-default argument, say; grouped the same way), then grades them all with the real
-``nbgrader autograde``. Both work one assignment at a time, on first use.
+assignment, the release with the solutions filled in, the untouched release, every
+typical wrong answer listed in ``tests/wrong_answers/`` and every other right answer listed
+in ``tests/right_answers/`` (each grouped into a few submissions, see ``rounds``), then
+grades them all with the real ``nbgrader autograde``. Both work one assignment at a time, on
+first use.
 """
 
 from __future__ import annotations
@@ -29,11 +28,11 @@ SOLVED = "solved"
 UNTOUCHED = "untouched"
 
 
-def _variants(folder: Path, assignment: str, attribute: str) -> dict[str, dict[str, str]]:
+def _answers(folder: Path, attribute: str, assignment: str) -> dict[str, dict[str, str]]:
     path = folder / f"{assignment}.py"
     if not path.exists():
         return {}
-    spec = importlib.util.spec_from_file_location(f"{folder.name}_{assignment}", path)
+    spec = importlib.util.spec_from_file_location(f"{attribute.lower()}_{assignment}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return getattr(module, attribute)
@@ -41,51 +40,56 @@ def _variants(folder: Path, assignment: str, attribute: str) -> dict[str, dict[s
 
 def wrong_answers(assignment: str) -> dict[str, dict[str, str]]:
     """solution cell id -> {name: wrong source} for one assignment (may be empty)."""
-    return _variants(WRONG_DIR, assignment, "WRONG")
+    return _answers(WRONG_DIR, "WRONG", assignment)
 
 
 def right_answers(assignment: str) -> dict[str, dict[str, str]]:
-    """solution cell id -> {name: correct source other than the solution} (may be empty)."""
-    return _variants(RIGHT_DIR, assignment, "RIGHT")
+    """solution cell id -> {name: source} of right answers other than the instructor's, such
+    as helpers bound early (``functools.partial``, a default argument, ``from x import y``):
+    each must score full marks (may be empty)."""
+    return _answers(RIGHT_DIR, "RIGHT", assignment)
 
 
-def _rounds(variants: dict[str, dict[str, str]]) -> list[dict[str, str]]:
-    rounds: list[dict[str, str]] = []
-    for cell, named in variants.items():
-        for k, name in enumerate(named):
-            if k == len(rounds):
-                rounds.append({})
-            rounds[k][cell] = name
-    return rounds
+def rounds(answers: dict[str, dict[str, str]]) -> list[dict[str, str]]:
+    """Answer variants grouped into submissions: round k holds the k-th variant of every
+    exercise that has one ({solution cell id: variant name}); the other exercises of that
+    submission keep the instructor's solution. Exercises do not share answers, so one
+    submission tests several variants at once and grading stays fast."""
+    grouped: list[dict[str, str]] = []
+    for cell, variants in answers.items():
+        for k, name in enumerate(variants):
+            if k == len(grouped):
+                grouped.append({})
+            grouped[k][cell] = name
+    return grouped
 
 
 def wrong_rounds(assignment: str) -> list[dict[str, str]]:
-    """The wrong answers grouped into submissions: round k holds the k-th wrong answer of
-    every exercise that has one ({solution cell id: variant name}); the other exercises of
-    that submission keep the instructor's solution. Exercises do not share answers, so one
-    submission tests several wrong answers at once and grading stays fast."""
-    return _rounds(wrong_answers(assignment))
+    """The wrong answers grouped into submissions (see ``rounds``)."""
+    return rounds(wrong_answers(assignment))
 
 
 def right_rounds(assignment: str) -> list[dict[str, str]]:
-    """The other correct answers grouped into submissions, as :func:`wrong_rounds` does."""
-    return _rounds(right_answers(assignment))
+    """The other right answers grouped into submissions (see ``rounds``)."""
+    return rounds(right_answers(assignment))
+
+
+def _student(prefix: str, grouped: list[dict[str, str]], assignment: str, cell: str,
+             name: str) -> str:
+    for k, chosen in enumerate(grouped):
+        if chosen.get(cell) == name:
+            return f"{prefix}_round_{k + 1}"
+    raise KeyError(f"{assignment}: no {prefix} answer {name!r} for {cell!r}")
 
 
 def wrong_student(assignment: str, cell: str, name: str) -> str:
     """The student id of the submission that holds wrong answer ``name`` of ``cell``."""
-    for k, chosen in enumerate(wrong_rounds(assignment)):
-        if chosen.get(cell) == name:
-            return f"wrong_round_{k + 1}"
-    raise KeyError(f"{assignment}: no wrong answer {name!r} for {cell!r}")
+    return _student("wrong", wrong_rounds(assignment), assignment, cell, name)
 
 
 def right_student(assignment: str, cell: str, name: str) -> str:
-    """The student id of the submission that holds correct answer ``name`` of ``cell``."""
-    for k, chosen in enumerate(right_rounds(assignment)):
-        if chosen.get(cell) == name:
-            return f"right_round_{k + 1}"
-    raise KeyError(f"{assignment}: no other correct answer {name!r} for {cell!r}")
+    """The student id of the submission that holds right answer ``name`` of ``cell``."""
+    return _student("right", right_rounds(assignment), assignment, cell, name)
 
 
 class FreshCourse:
@@ -128,12 +132,11 @@ class GradedCourse:
         solutions = course.solution_answers(aid, root)
         course.submit(root, aid, SOLVED, course.fill_answers(released, solutions))
         course.submit(root, aid, UNTOUCHED, released)
-        for kind, variants, rounds in (("wrong", wrong_answers(aid), wrong_rounds(aid)),
-                                       ("right", right_answers(aid), right_rounds(aid))):
-            for k, chosen in enumerate(rounds):
+        for prefix, variants in (("wrong", wrong_answers(aid)), ("right", right_answers(aid))):
+            for k, chosen in enumerate(rounds(variants)):
                 answers = dict(solutions,
                                **{cell: variants[cell][name] for cell, name in chosen.items()})
-                course.submit(root, aid, f"{kind}_round_{k + 1}",
+                course.submit(root, aid, f"{prefix}_round_{k + 1}",
                               course.fill_answers(released, answers))
         proc = course.nbgrader("autograde", aid, root=root, check=False)
         self.logs[aid] = proc.stdout + proc.stderr
@@ -168,27 +171,3 @@ def fresh_course(tmp_path_factory) -> FreshCourse:
 @pytest.fixture(scope="session")
 def graded_course(fresh_course) -> GradedCourse:
     return GradedCourse(fresh_course)
-
-
-# The visible tests' catch ratio (tests/test_course_outputs.py), summed over the course at
-# the end of the run. Each assignment's figure comes from the worker that graded it.
-_VISIBLE_CATCH: dict[str, tuple[int, int]] = {}
-
-
-def pytest_runtest_logreport(report):
-    if report.when == "call":
-        for key, value in getattr(report, "user_properties", ()):
-            if key == "visible_catch":
-                aid, caught, total = value
-                _VISIBLE_CATCH[aid] = (caught, total)
-
-
-def pytest_terminal_summary(terminalreporter):
-    if not _VISIBLE_CATCH:
-        return
-    caught = sum(c for c, _ in _VISIBLE_CATCH.values())
-    total = sum(t for _, t in _VISIBLE_CATCH.values())
-    figures = ", ".join(f"{aid[:2]} {c}/{t}" for aid, (c, t) in sorted(_VISIBLE_CATCH.items()))
-    share = f"{caught / total:.0%}" if total else "-"
-    terminalreporter.write_sep("-", "typical wrong answers caught by the visible tests")
-    terminalreporter.write_line(f"{figures}; course-wide {caught}/{total} ({share})")

@@ -14,6 +14,7 @@ from conftest import (
     SOLVED,
     UNTOUCHED,
     right_answers,
+    right_rounds,
     right_student,
     wrong_answers,
     wrong_rounds,
@@ -176,6 +177,8 @@ def test_every_exercise_has_a_typical_wrong_answer(aid):
     assert not missing, f"{aid}: add typical wrong answers in tests/wrong_answers/ for {missing}"
     unknown = set(wrong_answers(aid)) - set(course.exercises(nb))
     assert not unknown, f"{aid}: tests/wrong_answers/ names unknown answer cells {unknown}"
+    unknown = set(right_answers(aid)) - set(course.exercises(nb))
+    assert not unknown, f"{aid}: tests/right_answers/ names unknown answer cells {unknown}"
 
 
 @pytest.mark.parametrize(("aid", "cell", "name"), wrong_cases())
@@ -209,13 +212,16 @@ def test_other_correct_answers_name_known_cells(aid):
 
 
 @pytest.mark.parametrize(("aid", "cell", "name"), right_cases())
-def test_other_correct_answer_scores_full_marks(aid, cell, name, graded_course):
-    """A correct answer written another way than the solution (a helper bound early with
-    functools.partial or a default argument...) keeps every point of the whole notebook."""
+def test_other_right_answer_scores_full_marks(aid, cell, name, graded_course):
+    """Right answers written otherwise than the instructor's (helpers bound early, another
+    tool that does the job) keep every point, without stderr or grading reports."""
     nb = nbformat.read(course.source_notebook(aid), as_version=4)
     student = right_student(aid, cell, name)
     got = graded_course.scores(aid)[student]
     lost = {g: (got.get(g), pts) for tests in course.exercises(nb).values()
             for g, pts in tests if got.get(g) != pts}
-    assert not lost, (f"{aid}: the correct answer '{name}' for {cell} (submission {student}) "
-                      f"loses points (cell: (score, max)): {lost}")
+    same_round = next(r for r in right_rounds(aid) if r.get(cell) == name)
+    assert not lost, (f"{aid}: submission {student} (right answers {same_round}) loses points "
+                      f"(cell: (score, max)): {lost}")
+    reports = graded_course.warnings(aid, student)
+    assert not reports, f"grading {student} of {aid} reports problems:\n" + "\n".join(reports)

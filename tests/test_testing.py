@@ -197,6 +197,31 @@ def test_waiting_for_a_busy_cpu_is_not_blocking():
     assert run.blocking == [], run.blocking
 
 
+def test_handing_a_job_to_an_executor_is_not_blocking():
+    """An executor that is slow to take a job (it starts a thread or a process first, which
+    takes tens of milliseconds on a busy machine) does not make the answer's coroutine
+    "block the loop"; a blocking call in the coroutine still does."""
+
+    class SlowToStart(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            time.sleep(0.03)  # as a thread start waits for a busy CPU
+            return super().submit(fn, *args, **kwargs)
+
+    async def hand_over(pool, n, blocking=0.0):
+        loop = asyncio.get_running_loop()
+        time.sleep(blocking)
+        return await asyncio.gather(*(loop.run_in_executor(pool, abs, -i) for i in range(n)))
+
+    with SlowToStart(max_workers=4) as pool:
+        run = run_virtual(hand_over, pool, 4)
+        assert run.value == [0, 1, 2, 3]
+        assert run.blocking == [], run.blocking
+        assert run.real_time >= 0.12  # the executor was slow: the test proves something
+        run = run_virtual(hand_over, pool, 4, 0.1)
+        assert [where for where, _ in run.blocking] == ["hand_over()"]
+        assert 0.09 <= run.blocking[0][1] < 0.12 + 0.1  # the sleep only, not the hand-overs
+
+
 def test_never_awaited_coroutine_is_detected_without_output():
     async def forgetful():
         fetch(1)  # no await

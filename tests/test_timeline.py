@@ -227,6 +227,42 @@ def test_spans_from_to_thread_workers_use_the_same_virtual_clock():
     assert tl.spans[1].end <= tl.spans[0].end
 
 
+def test_add_records_spans_timed_in_other_processes():
+    from concurrent.futures import ProcessPoolExecutor
+
+    from asynclab import work
+
+    tl = Timeline()
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(work.timed, [work.count_primes] * 2, [2000, 3000]))
+    for i, (_, pid, start, end) in enumerate(results):
+        assert pid != os.getpid() and end >= start
+        tl.add(f"task {i} in {pid}", start, end)
+    assert [r[0] for r in results] == [303, 430]
+    assert sorted(s.label for s in tl.spans) == sorted(f"task {i} in {r[1]}"
+                                                       for i, r in enumerate(results))
+    assert tl.spans[0].start == 0.0 and tl.total > 0
+    # the real clock here and in the workers is the same one: a span timed here fits in
+    with tl.span("here"):
+        pass
+    assert tl.spans[-1].label == "here" and tl.spans[-1].start >= max(s.end for s in tl.spans[:2])
+
+
+def test_add_checks_its_input_and_replaces_spans_of_another_clock():
+    tl = Timeline()
+    run_virtual(make_tracked(tl), 0.5)  # spans on a virtual clock
+    tl.add("measured", 10.0, 10.25)
+    assert tl.spans == [Span("measured", 0.0, 0.25)]
+    with pytest.raises(ValueError, match="before it starts"):
+        tl.add("backwards", 2.0, 1.0)
+    with pytest.raises(TypeError, match="number of seconds"):
+        tl.add("x", "1", 2.0)
+    with pytest.raises(TypeError, match="label"):
+        tl.add(3, 1.0, 2.0)
+    with pytest.raises(ValueError, match="perf_counter"):
+        Timeline(clock="loop").add("x", 1.0, 2.0)
+
+
 def test_thread_safety_of_recording():
     tl = Timeline(clock="real")
 

@@ -1,130 +1,130 @@
 """Typical wrong answers for 07_choosing_concurrency: each must score 0 on its own exercise."""
 
+
+def _choices(prices, thumbnails, invoices):
+    return (f'CHOICES = {{"prices": "{prices}", "thumbnails": "{thumbnails}", '
+            f'"invoices": "{invoices}"}}\n')
+
+
 WRONG = {
-    "crawl_politely": {
-        "blocking_time_sleep": '''
-async def crawl_politely(urls, pause):
-    pages = []
-    for url in urls:
-        pages.append(await fetch_page(url))
-        time.sleep(pause)
-    return pages
-''',
-        "sleep_not_awaited": '''
-async def crawl_politely(urls, pause):
-    pages = []
-    for url in urls:
-        pages.append(await fetch_page(url))
-        asyncio.sleep(pause)
-    return pages
-''',
-        "no_pause": '''
-async def crawl_politely(urls, pause):
-    return [await fetch_page(url) for url in urls]
-''',
-        "pages_at_once": '''
-async def crawl_politely(urls, pause):
-    pages = await asyncio.gather(*(fetch_page(url) for url in urls))
-    await asyncio.sleep(pause)
-    return list(pages)
-''',
+    "choices": {
+        # computing in threads: the GIL lets one thread compute at a time
+        "threads_for_computing": _choices("asyncio", "threads", "threads"),
+        # the SDK's connection cannot be pickled
+        "processes_for_the_sdk": _choices("asyncio", "processes", "processes"),
+        # a blocking SDK called in the event loop's thread
+        "asyncio_for_the_sdk": _choices("asyncio", "processes", "asyncio"),
+        # everything in the event loop: the computation blocks it
+        "all_asyncio": _choices("asyncio", "asyncio", "asyncio"),
+        # an async library run in threads: nothing runs its coroutines
+        "all_threads": _choices("threads", "threads", "threads"),
+        "all_processes": _choices("processes", "processes", "processes"),
+        "swapped": _choices("asyncio", "threads", "processes"),
+        "not_a_model": _choices("async", "processes", "threads"),
     },
-    "save_all": {
-        "forgotten_await": '''
-async def save_all(db, items):
-    for key, value in items.items():
-        save(db, key, value)
-    return len(items)
+    "score_all": {
+        "called_in_the_coroutine": '''
+async def score_all(texts, score, pool):
+    return [score(text) for text in texts]
 ''',
-        "gather_not_awaited": '''
-async def save_all(db, items):
-    asyncio.gather(*(save(db, key, value) for key, value in items.items()))
-    return len(items)
+        "to_thread": '''
+async def score_all(texts, score, pool):
+    return list(await asyncio.gather(*(asyncio.to_thread(score, text) for text in texts)))
 ''',
-        "tasks_never_awaited": '''
-async def save_all(db, items):
-    for key, value in items.items():
-        asyncio.create_task(save(db, key, value))
-    return len(items)
+        "default_executor": '''
+async def score_all(texts, score, pool):
+    loop = asyncio.get_running_loop()
+    return list(await asyncio.gather(*(loop.run_in_executor(None, score, text) for text in texts)))
 ''',
         "one_at_a_time": '''
-async def save_all(db, items):
-    for key, value in items.items():
-        await save(db, key, value)
-    return len(items)
+async def score_all(texts, score, pool):
+    loop = asyncio.get_running_loop()
+    return [await loop.run_in_executor(pool, score, text) for text in texts]
+''',
+        "pool_map_blocks_the_loop": '''
+async def score_all(texts, score, pool):
+    return list(pool.map(score, texts))
+''',
+        "submit_then_result": '''
+async def score_all(texts, score, pool):
+    futures = [pool.submit(score, text) for text in texts]
+    return [future.result() for future in futures]
+''',
+        "a_pool_of_its_own": '''
+async def score_all(texts, score, pool):
+    loop = asyncio.get_running_loop()
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2) as own:
+        return list(await asyncio.gather(*(loop.run_in_executor(own, score, text)
+                                           for text in texts)))
 ''',
     },
-    "check_stock": {
-        "everything_at_once": '''
-async def check_stock(urls):
-    async with aiohttp.ClientSession() as session:
+    "process_pages": {
+        "everything_in_the_loop": '''
+async def process_pages(page_ids, fetch, parse, save, pool):
+    async def one(page_id):
+        html = await fetch(page_id)
+        return save(parse(html))
 
-        async def check(url):
-            async with session.get(url) as response:
-                await response.read()
-                return response.status
-
-        return list(await asyncio.gather(*(check(url) for url in urls)))
+    return list(await asyncio.gather(*(one(page_id) for page_id in page_ids)))
 ''',
-        "semaphore_per_request": '''
-async def check_stock(urls):
-    async with aiohttp.ClientSession() as session:
+        "parse_in_threads": '''
+async def process_pages(page_ids, fetch, parse, save, pool):
+    async def one(page_id):
+        html = await fetch(page_id)
+        record = await asyncio.to_thread(parse, html)
+        return await asyncio.to_thread(save, record)
 
-        async def check(url):
-            async with asyncio.Semaphore(5):
-                async with session.get(url) as response:
-                    await response.read()
-                    return response.status
-
-        return list(await asyncio.gather(*(check(url) for url in urls)))
+    return list(await asyncio.gather(*(one(page_id) for page_id in page_ids)))
 ''',
-        "one_at_a_time": '''
-async def check_stock(urls):
-    statuses = []
-    async with aiohttp.ClientSession() as session:
-        for url in urls:
-            async with session.get(url) as response:
-                await response.read()
-                statuses.append(response.status)
-    return statuses
-''',
-    },
-    "order_summaries": {
-        "async_def_wrapper": '''
-async def order_summaries(order_ids):
-    async def summary(order_id):
-        order = await fetch_order(order_id)
-        name = await lookup_customer(order["customer"])
-        return f"order {order_id}: {name}"
+        "save_in_the_pool": '''
+async def process_pages(page_ids, fetch, parse, save, pool):
+    loop = asyncio.get_running_loop()
 
-    return list(await asyncio.gather(*(summary(order_id) for order_id in order_ids)))
+    async def one(page_id):
+        html = await fetch(page_id)
+        record = await loop.run_in_executor(pool, parse, html)
+        return await loop.run_in_executor(pool, save, record)
+
+    return list(await asyncio.gather(*(one(page_id) for page_id in page_ids)))
+''',
+        "save_blocks_the_loop": '''
+async def process_pages(page_ids, fetch, parse, save, pool):
+    loop = asyncio.get_running_loop()
+
+    async def one(page_id):
+        html = await fetch(page_id)
+        record = await loop.run_in_executor(pool, parse, html)
+        return save(record)
+
+    return list(await asyncio.gather(*(one(page_id) for page_id in page_ids)))
+''',
+        "one_page_at_a_time": '''
+async def process_pages(page_ids, fetch, parse, save, pool):
+    loop = asyncio.get_running_loop()
+    rows = []
+    for page_id in page_ids:
+        html = await fetch(page_id)
+        record = await loop.run_in_executor(pool, parse, html)
+        rows.append(await asyncio.to_thread(save, record))
+    return rows
+''',
+        "parses_one_at_a_time": '''
+async def process_pages(page_ids, fetch, parse, save, pool):
+    loop = asyncio.get_running_loop()
+    pages = await asyncio.gather(*(fetch(page_id) for page_id in page_ids))
+    records = [await loop.run_in_executor(pool, parse, html) for html in pages]
+    return list(await asyncio.gather(*(asyncio.to_thread(save, r) for r in records)))
 ''',
         "to_thread_given_the_result": '''
-async def order_summaries(order_ids):
-    async def summary(order_id):
-        order = await fetch_order(order_id)
-        name = await asyncio.to_thread(legacy_lookup(order["customer"]))
-        return f"order {order_id}: {name}"
+async def process_pages(page_ids, fetch, parse, save, pool):
+    loop = asyncio.get_running_loop()
 
-    return list(await asyncio.gather(*(summary(order_id) for order_id in order_ids)))
-''',
-        "one_order_at_a_time": '''
-async def order_summaries(order_ids):
-    summaries = []
-    for order_id in order_ids:
-        order = await fetch_order(order_id)
-        name = await asyncio.to_thread(legacy_lookup, order["customer"])
-        summaries.append(f"order {order_id}: {name}")
-    return summaries
-''',
-        "lookups_one_at_a_time": '''
-async def order_summaries(order_ids):
-    orders = await asyncio.gather(*(fetch_order(order_id) for order_id in order_ids))
-    summaries = []
-    for order in orders:
-        name = await asyncio.to_thread(legacy_lookup, order["customer"])
-        summaries.append(f"order {order['id']}: {name}")
-    return summaries
+    async def one(page_id):
+        html = await fetch(page_id)
+        record = await loop.run_in_executor(pool, parse, html)
+        return await asyncio.to_thread(save(record))
+
+    return list(await asyncio.gather(*(one(page_id) for page_id in page_ids)))
 ''',
     },
 }
