@@ -497,6 +497,14 @@ class VirtualRun:
     loop_errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     tracing: list[str] = field(default_factory=list)
+    peaks: dict[int, int] = field(default_factory=dict, repr=False)
+
+    def most_at_once(self, executor: Any = None) -> int:
+        """The most calls ``executor`` (``None``: the run's own, ``asyncio.to_thread``'s) had
+        at the same time, in loop time: calls handed over in one step of a coroutine count as
+        at once even if the first ended before the second started, so the figure does not
+        depend on how busy the machine is."""
+        return self.peaks.get(id(executor) if executor is not None else _DEFAULT_KEY, 0)
 
     @property
     def problems(self) -> list[str]:
@@ -739,13 +747,14 @@ class _Pool:
     for a free slot in loop time, so a pool of one worker runs its jobs one after another
     in loop time too, whatever the order real threads happen to pick them up."""
 
-    __slots__ = ("executor", "capacity", "busy", "waiting", "in_thread")
+    __slots__ = ("executor", "capacity", "busy", "peak", "waiting", "in_thread")
 
     def __init__(self, executor: concurrent.futures.Executor) -> None:
         self.executor = executor
         workers = getattr(executor, "_max_workers", None)
         self.capacity = workers if type(workers) is int and workers > 0 else None
         self.busy = 0
+        self.peak = 0  # the most jobs busy at once, in loop time
         self.waiting: collections.deque[_Job] = collections.deque()
         # Threads of this process measure their own time; a process (or an unknown kind of
         # executor) is measured from the loop, from submission to result.
@@ -863,6 +872,7 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
         finally:
             self._al_gc_seconds += _perf_counter() - handed
         pool.busy += 1
+        pool.peak = max(pool.peak, pool.busy)
         job.cfuture = cfuture
         self._al_running.add(job)
         cfuture.add_done_callback(functools.partial(self._al_ended_threadsafe, job))
@@ -966,6 +976,10 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
         return wait or None
 
 
+#: The key of the run's own default executor in ``VirtualRun.peaks``.
+_DEFAULT_KEY = 0
+
+
 class _Executor(concurrent.futures.ThreadPoolExecutor):
     """The run's default executor (``asyncio.to_thread``), the same size on every machine."""
 
@@ -1046,6 +1060,7 @@ class _State:
         self.still_in_threads = 0
         self.abandoned = False
         self.tracing: list[str] = []
+        self.peaks: dict[int, int] = {}
 
 
 def _task_name(task: asyncio.Task[Any]) -> str:
@@ -1180,6 +1195,8 @@ def _worker(
             state.error = _trim_traceback(exc)
         state.tracing += _stop_tracing()  # before any more of the checker runs here
         state.tracing += sorted(loop._al_tracing)  # ... and in the executors' threads
+        state.peaks = {(_DEFAULT_KEY if pool.executor is loop._default_executor else key):
+                       pool.peak for key, pool in loop._al_pools.items()}
         if state.abandoned:
             return
         _clean_up(state, loop)
@@ -1443,6 +1460,7 @@ def run_virtual(
         tracing=tracing,
         loop_errors=loop_errors,
         warnings=other_warnings,
+        peaks=state.peaks,
     )
 
 

@@ -222,7 +222,11 @@ class Database:
 class WatchedPool(concurrent.futures.ProcessPoolExecutor):
     """A ``ProcessPoolExecutor`` that counts the calls handed to it: ``submitted`` in all,
     and ``most_at_once``, the most handed over and not finished yet at the same time.
-    ``workers`` is its number of processes; :meth:`reset` starts counting again."""
+    ``workers`` is its number of processes; :meth:`reset` starts counting again.
+
+    ``most_at_once`` is measured in real time: a short call may end before the next one is
+    handed over, so tests judge "at once" with ``run.most_at_once(pool)`` of
+    :func:`asynclab.testing.run_virtual` instead, which counts in loop time."""
 
     def __init__(self, max_workers: int = 2) -> None:
         super().__init__(max_workers=max_workers)

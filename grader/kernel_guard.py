@@ -162,6 +162,13 @@ _CODE_TYPES = (_types.ModuleType, property, staticmethod, classmethod,
                _functools.cached_property)
 
 
+# Flags that a library of a strictly protected module sets once, on first use: accepted.
+_LAZY_FLAGS = {
+    # the first ProcessPoolExecutor checks the system's limits on semaphores
+    ("concurrent.futures.process", "_system_limits_checked", False, True),
+}
+
+
 def _lazy(saved, value) -> bool:
     """A library filling a global it left empty (``None``) with data of its own on first use."""
     return saved is None and not _code_like(value) and \
@@ -432,7 +439,8 @@ class Snapshot:
                 now = d.get(key, _MISSING)
                 if now is value:
                     continue
-                if now is not _MISSING and not self._guarded(name, value, now):
+                if now is not _MISSING and (not self._guarded(name, value, now)
+                                            or (name, key, value, now) in _LAZY_FLAGS):
                     saved[key] = now  # the library's own state: accepted
                     continue
                 if restore:
@@ -587,13 +595,19 @@ def _idle_pool_worker(frame) -> bool:
     return frame is not None and frame.f_code is _state.get("pool_worker_code")
 
 
+def _idle_zmq_collector(frame) -> bool:
+    """pyzmq's garbage-collector thread waiting for work (the kernel's own messaging starts
+    it when it sends large messages): its top frame is the original ``run``."""
+    return frame is not None and frame.f_code is _state.get("zmq_gc_code")
+
+
 def _foreign_threads() -> dict:
     """Threads alive now that were not there at the last course snapshot, other than idle
     pool workers: started by the answers (or by a test that called them)."""
     known = _state.get("threads", {})
     out = {}
     for ident, (thread, root, frame) in _threads().items():
-        if ident == _MAIN or _idle_pool_worker(frame):
+        if ident == _MAIN or _idle_pool_worker(frame) or _idle_zmq_collector(frame):
             continue
         seen = known.get(ident)
         if seen is not None and seen[0] is thread and seen[1] is root:
@@ -939,6 +953,7 @@ def install() -> str:
         threads=_known_threads(),
         tasks=_weakref.WeakSet(_tasks()),
         pool_worker_code=_pool_worker_code(),
+        zmq_gc_code=_zmq_gc_code(),
         cell_prefix=_cell_prefix(shell),
     )
     _install_audit_hook()
@@ -959,6 +974,17 @@ def _install_audit_hook() -> None:
             if func.__module__ == __name__:
                 _GUARD_FUNCS.add(func)
     _sys.addaudithook(_audit)
+
+
+def _zmq_gc_code():
+    """The code of pyzmq's garbage-collector thread (the kernel's own messaging starts it
+    when it sends large messages; it runs nothing else)."""
+    try:
+        from zmq.utils.garbage import GarbageCollectorThread
+
+        return GarbageCollectorThread.run.__code__
+    except (ImportError, AttributeError):
+        return None
 
 
 def _pool_worker_code():
