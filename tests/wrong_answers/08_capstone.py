@@ -68,6 +68,14 @@ def parse_links(html):
             ids.append(int(page))
     return ids
 ''',
+        "href_of_any_tag": '''
+def parse_links(html):
+    ids = []
+    for quote, page in re.findall(r'href=(["\\'])/pages/(\\d+)\\1', html):
+        if int(page) not in ids:
+            ids.append(int(page))
+    return ids
+''',
     },
     "crawl": {
         "one_page_at_a_time": '''
@@ -276,7 +284,7 @@ async def fetch_with_retry(fetch, url, attempts=4, base_delay=0.05, timeout=0.5)
     },
     "save_pages": {
         "blocking_open": '''
-async def save_pages(pages, folder):
+async def save_pages(pages, folder, open_file):
     paths = {}
     for n, html in pages.items():
         path = Path(folder) / f"page_{n}.html"
@@ -286,29 +294,49 @@ async def save_pages(pages, folder):
     return paths
 ''',
         "one_file_after_another": '''
-async def save_pages(pages, folder):
+async def save_pages(pages, folder, open_file):
     paths = {}
     for n, html in pages.items():
         path = Path(folder) / f"page_{n}.html"
-        async with aiofiles.open(path, "w", encoding="utf-8") as f:
+        async with open_file(path, "w", encoding="utf-8") as f:
             await f.write(html)
         paths[n] = path
     return paths
 ''',
         "write_not_awaited": '''
-async def save_pages(pages, folder):
+async def save_pages(pages, folder, open_file):
     async def save(n, html):
         path = Path(folder) / f"page_{n}.html"
-        async with aiofiles.open(path, "w", encoding="utf-8") as f:
+        async with open_file(path, "w", encoding="utf-8") as f:
             f.write(html)
         return n, path
 
     return dict(await asyncio.gather(*(save(n, html) for n, html in pages.items())))
 ''',
         "wrong_file_names": '''
-async def save_pages(pages, folder):
+async def save_pages(pages, folder, open_file):
     async def save(n, html):
         path = Path(folder) / f"{n}.html"
+        async with open_file(path, "w", encoding="utf-8") as f:
+            await f.write(html)
+        return n, path
+
+    return dict(await asyncio.gather(*(save(n, html) for n, html in pages.items())))
+''',
+        "opened_then_path_write_text": '''
+async def save_pages(pages, folder, open_file):
+    async def save(n, html):
+        path = Path(folder) / f"page_{n}.html"
+        async with open_file(path, "w", encoding="utf-8"):
+            path.write_text(html, encoding="utf-8")
+        return n, path
+
+    return dict(await asyncio.gather(*(save(n, html) for n, html in pages.items())))
+''',
+        "aiofiles_instead_of_open_file": '''
+async def save_pages(pages, folder, open_file):
+    async def save(n, html):
+        path = Path(folder) / f"page_{n}.html"
         async with aiofiles.open(path, "w", encoding="utf-8") as f:
             await f.write(html)
         return n, path
