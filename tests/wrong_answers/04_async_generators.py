@@ -100,7 +100,7 @@ async def transaction(log):
     try:
         yield
         log.append("commit")
-    except Exception:
+    except BaseException:
         log.append("rollback")
     finally:
         await asyncio.sleep(0.05)
@@ -122,13 +122,46 @@ async def transaction(log):
     await asyncio.sleep(0.05)
     log.append("close")
 ''',
+        "except_exception_misses_cancellation": '''
+@asynccontextmanager
+async def transaction(log):
+    await asyncio.sleep(0.1)
+    log.append("begin")
+    try:
+        yield
+        log.append("commit")
+    except Exception:
+        log.append("rollback")
+        raise
+    finally:
+        await asyncio.sleep(0.05)
+        log.append("close")
+''',
+        "swallows_the_cancellation": '''
+@asynccontextmanager
+async def transaction(log):
+    await asyncio.sleep(0.1)
+    log.append("begin")
+    try:
+        yield
+    except asyncio.CancelledError:
+        log.append("rollback")
+    except Exception:
+        log.append("rollback")
+        raise
+    else:
+        log.append("commit")
+    finally:
+        await asyncio.sleep(0.05)
+        log.append("close")
+''',
     },
     "read_files": {
         "one_after_another": '''
-async def read_files(paths):
+async def read_files(open_file, paths):
     texts = []
     for path in paths:
-        async with aiofiles.open(path) as f:
+        async with open_file(path) as f:
             texts.append(await f.read())
     return texts
 ''',
@@ -138,17 +171,45 @@ async def read_one(path):
         return f.read()
 
 
-async def read_files(paths):
+async def read_files(open_file, paths):
     return list(await asyncio.gather(*(read_one(path) for path in paths)))
 ''',
         "order_of_completion": '''
-async def read_one(path):
-    async with aiofiles.open(path) as f:
+async def read_files(open_file, paths):
+    async def read_one(path):
+        async with open_file(path) as f:
+            return await f.read()
+
+    return [await done for done in asyncio.as_completed([read_one(p) for p in paths])]
+''',
+        "opens_through_open_file_then_reads_with_blocking_open": '''
+async def read_files(open_file, paths):
+    async def read_one(path):
+        async with open_file(path) as f:
+            pass
+        with open(path) as blocking:  # the built-in open() blocks the event loop
+            return blocking.read()
+
+    return list(await asyncio.gather(*(read_one(path) for path in paths)))
+''',
+        "aiofiles_module_not_the_given_opener": '''
+from aiofiles import open as aopen
+
+
+async def read_files(open_file, paths):
+    async def read_one(path):
+        async with aopen(path) as f:
+            return await f.read()
+
+    return list(await asyncio.gather(*(read_one(path) for path in paths)))
+''',
+        "never_closes_the_files": '''
+async def read_files(open_file, paths):
+    async def read_one(path):
+        f = await open_file(path)
         return await f.read()
 
-
-async def read_files(paths):
-    return [await done for done in asyncio.as_completed([read_one(p) for p in paths])]
+    return list(await asyncio.gather(*(read_one(path) for path in paths)))
 ''',
     },
     "stream_lines": {
