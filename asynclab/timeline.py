@@ -28,6 +28,34 @@ follow each other ran one after another::
 last end, ``tl.plot()`` returns the chart as a matplotlib Figure, ``print(tl)`` draws it as
 text, and :func:`compare` stacks several timelines on one time axis.
 
+How each span ended is recorded for you and drawn differently: a span that ended by an
+exception is red with a red ✕ at its end ("raised an exception"; ``span.error`` names it,
+e.g. ``"ValueError"``), a span that was cancelled (``asyncio.CancelledError``, as a
+TaskGroup does to the siblings of a failed task) is grey and cross-hatched ("cancelled").
+
+Time spent *waiting* (for a semaphore's permit, a lock, a queue's next item, an event) is
+drawn as a light, dotted segment just before the bar of the same task. Either wrap the
+primitive once, and keep writing ``async with semaphore:`` as usual::
+
+    semaphore = tl.watch(asyncio.Semaphore(5))   # its waits are drawn
+
+    async def limited_job(i):
+        async with semaphore:                     # waiting for a permit: light
+            await job(i)                          # job is tracked: solid
+
+or mark any wait yourself::
+
+    async with tl.waiting():
+        i = await queue.get()
+    async with tl.span(f"job {i}"):
+        ...
+
+A wait joins the next bar that the same task starts (a coroutine you ``await`` runs in
+your task; one given to ``gather`` or ``create_task`` runs in a task of its own). A wait
+that no bar follows (say, the task was cancelled while waiting) gets a row of its own,
+named by ``tl.waiting(label)``'s label, or else by the task (``create_task(..., name=...)``).
+``span.waited`` says how many seconds a span waited before it ran.
+
 Which clock? With the default ``clock="auto"`` a timeline uses the event loop's virtual
 clock when the code runs under :func:`asynclab.testing.run_virtual` (there, sleeps take no
 real time and the chart shows exact loop times), and the real clock
@@ -44,13 +72,15 @@ import functools
 import inspect
 import io
 import itertools
+import logging
 import math
 import reprlib
+import sys
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 __all__ = ["Span", "Timeline", "compare"]
@@ -58,6 +88,8 @@ __all__ = ["Span", "Timeline", "compare"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _CLOCKS = ("auto", "real", "loop")
+_WAIT_CHAR, _CANCELLED_CHAR = "░", "×"
+_KEY = [("█", "ran"), ("░", "waited"), ("▒", "raised an exception"), ("×", "cancelled")]
 _MANY = 40  # with more bars than this, only some of them get a label
 
 _short = reprlib.Repr()
@@ -69,26 +101,63 @@ _short.maxlevel = 2
 
 @dataclass(frozen=True)
 class Span:
-    """One recorded span: ``label``, ``start`` and ``end`` in seconds since the timeline's
-    first start, ``duration`` (``end - start``), and ``failed`` (it ended with an exception)."""
+    """One recorded span: ``label``; ``start`` and ``end`` of its running time, in seconds
+    since the timeline's first start; ``duration`` (``end - start``); how it ended:
+    ``failed`` (by an exception), ``cancelled`` (by ``asyncio.CancelledError``), ``error``
+    (that exception's name, e.g. ``"ValueError"``, or None); ``waited``, the seconds it
+    waited just before ``start`` (see ``Timeline.waiting``), and ``began``
+    (``start - waited``).
+
+    Two spans are equal when label, times, ``failed``, ``cancelled`` and ``waited`` are.
+    """
 
     label: str
     start: float
     end: float
     failed: bool = False
+    cancelled: bool = False
+    waited: float = 0.0
+    error: str | None = field(default=None, compare=False)
 
     @property
     def duration(self) -> float:
         return self.end - self.start
 
+    @property
+    def began(self) -> float:
+        return round(self.start - self.waited, 6)
 
-@dataclass
+
+@dataclass(eq=False)
 class _Record:
     label: str
     start: float
     end: float
-    failed: bool
     order: int
+    error: str | None = None  # the name of the exception it ended with
+    cancelled: bool = False
+    wait_start: float | None = None  # it waited from here until start
+    only_waited: bool = False  # a wait that no span took (yet)
+
+
+def _ending(exc_type: Any) -> tuple[str | None, bool]:
+    """How a block ended: the exception's name (None if it ended normally), cancelled?"""
+    if exc_type is None or issubclass(exc_type, GeneratorExit):  # a generator closed early
+        return None, False
+    return exc_type.__name__, issubclass(exc_type, asyncio.CancelledError)
+
+
+def _owner() -> Any:
+    """Who is running: the current asyncio task, or else the current thread's id."""
+    loop = asyncio._get_running_loop()
+    task = asyncio.current_task(loop) if loop is not None else None
+    return task if task is not None else threading.get_ident()
+
+
+def _owner_name(owner: Any) -> str:
+    if isinstance(owner, asyncio.Task):
+        return owner.get_name()
+    return threading.current_thread().name
 
 
 def _call_label(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -99,31 +168,66 @@ def _call_label(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str
 class _SpanContext:
     """What ``Timeline.span()`` returns: a context manager for ``with`` and ``async with``."""
 
-    def __init__(self, timeline: Timeline, label: str) -> None:
+    _waiting = False  # a span of running time; _WaitContext times a wait
+
+    def __init__(self, timeline: Timeline, label: str | None) -> None:
         self._timeline = timeline
         self._label = label
         self._source: Any = None
         self._clock: Callable[[], float] | None = None
+        self._owner: Any = None
         self._start = 0.0
         self._order = 0
+        self._wait_start: float | None = None
 
     def __enter__(self) -> _SpanContext:
         self._source, self._clock = self._timeline._start_clock()
+        self._owner = _owner()
+        if self._label is None:
+            self._label = _owner_name(self._owner)
         self._order = next(self._timeline._order)  # ties are shown in the order they began
+        if not self._waiting:  # the wait this task just finished becomes part of this row
+            wait = self._timeline._take_wait(self._source, self._owner)
+            if wait is not None:
+                self._wait_start, self._order = wait.wait_start, wait.order
         self._start = self._clock()
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         assert self._clock is not None, "span ended before it started"
         end = self._clock()
-        failed = exc_type is not None and not issubclass(exc_type, GeneratorExit)
-        self._timeline._add(self._source, self._label, self._start, end, failed, self._order)
+        error, cancelled = _ending(exc_type)
+        assert self._label is not None
+        if self._waiting:  # a row that only waited, unless the task's next span takes it
+            record = _Record(
+                self._label, end, end, self._order, error, cancelled, self._start, True
+            )
+        else:
+            record = _Record(
+                self._label, self._start, end, self._order, error, cancelled, self._wait_start
+            )
+        self._timeline._add(self._source, record, self._owner if self._waiting else None)
 
     async def __aenter__(self) -> _SpanContext:
         return self.__enter__()
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.__exit__(exc_type, exc, tb)
+
+
+class _WaitContext(_SpanContext):
+    """What ``Timeline.waiting()`` returns: times a wait instead of running time."""
+
+    _waiting = True
+
+
+# What Timeline.watch() times, per kind of primitive: method -> "would it wait now?"
+_WATCHED: list[tuple[type, dict[str, Callable[[Any], bool]]]] = [
+    (asyncio.Semaphore, {"acquire": lambda p: p.locked()}),  # BoundedSemaphore too
+    (asyncio.Lock, {"acquire": lambda p: p.locked()}),
+    (asyncio.Queue, {"get": lambda p: p.empty(), "put": lambda p: p.full()}),
+    (asyncio.Event, {"wait": lambda p: not p.is_set()}),
+]
 
 
 class Timeline:
@@ -150,6 +254,9 @@ class Timeline:
         self._records: list[_Record] = []
         self._order = itertools.count()
         self._source: Any = None  # where the times come from: "real", a clock, a loop ref
+        # the last wait of each task (weakly held) or thread, until its next span takes it
+        self._task_waits: weakref.WeakKeyDictionary[Any, _Record] = weakref.WeakKeyDictionary()
+        self._thread_waits: dict[int, _Record] = {}
 
     # ---------------------------------------------------------------- clocks
 
@@ -180,9 +287,14 @@ class Timeline:
         source, clock = self._clock_now()
         with self._lock:
             if source != self._source:
-                self._records.clear()
+                self._forget()
                 self._source = source
         return source, clock
+
+    def _forget(self) -> None:
+        self._records.clear()
+        self._task_waits.clear()
+        self._thread_waits.clear()
 
     def _custom_clock(self) -> float:
         value = self.clock()  # type: ignore[operator]
@@ -190,12 +302,31 @@ class Timeline:
             raise TypeError(f"the timeline's clock must return a number, got {value!r}")
         return float(value)
 
-    def _add(
-        self, source: Any, label: str, start: float, end: float, failed: bool, order: int
-    ) -> None:
+    def _add(self, source: Any, record: _Record, waiter: Any = None) -> None:
+        """Keep a record; ``waiter``: the task or thread whose next span may take it."""
         with self._lock:
-            if source == self._source:  # else it began before a clear() or a new run
-                self._records.append(_Record(label, start, end, failed, order))
+            if source != self._source:  # it began before a clear() or a new run
+                return
+            self._records.append(record)
+            if waiter is not None:
+                waits = self._task_waits if isinstance(waiter, asyncio.Task) else self._thread_waits
+                if record.error is None:
+                    waits[waiter] = record
+                else:  # a wait that ended by an exception stays a row of its own
+                    waits.pop(waiter, None)
+
+    def _take_wait(self, source: Any, owner: Any) -> _Record | None:
+        """The wait ``owner`` finished last, if no span has taken it yet (removed)."""
+        with self._lock:
+            waits = self._task_waits if isinstance(owner, asyncio.Task) else self._thread_waits
+            wait = waits.pop(owner, None)
+            if wait is None or source != self._source:
+                return None
+            for i, record in enumerate(self._records):
+                if record is wait:
+                    del self._records[i]
+                    return wait
+            return None
 
     # -------------------------------------------------------------- recording
 
@@ -228,10 +359,57 @@ class Timeline:
             raise ValueError(f"a span cannot end ({end!r}) before it starts ({start!r})")
         with self._lock:
             if self._source != "real":
-                self._records.clear()
+                self._forget()
                 self._source = "real"
-            order = next(self._order)
-            self._records.append(_Record(label, float(start), float(end), False, order))
+            self._records.append(_Record(label, float(start), float(end), next(self._order)))
+
+    def waiting(self, label: str | None = None) -> _SpanContext:
+        """Time a wait: ``async with tl.waiting(): await semaphore.acquire()``.
+
+        The wait is drawn light, just before the next span (bar) that the same task
+        starts, on its row. If no span follows (the task was cancelled while waiting, or
+        does its work without a span), the wait gets a row of its own, named ``label`` or,
+        without one, by the task's name. Works with ``with`` too (e.g. in a thread).
+        """
+        if label is not None and not isinstance(label, str):
+            raise TypeError(f"a wait's label must be a string, got {label!r}")
+        return _WaitContext(self, label)
+
+    def watch(self, primitive: Any, label: str | None = None) -> Any:
+        """Draw every wait on an asyncio Semaphore, Lock, Queue or Event; returns it.
+
+        ``semaphore = tl.watch(asyncio.Semaphore(5))``, then use it as usual:
+        ``async with semaphore:`` (or ``await semaphore.acquire()``, ``await
+        queue.get()``, ``await queue.put(x)``, ``await event.wait()``). Each call that has
+        to wait is timed as with :meth:`waiting` (``label`` as there); calls that get
+        through at once draw nothing. Watch a primitive with one timeline at a time (the
+        last ``watch`` wins).
+        """
+        if label is not None and not isinstance(label, str):
+            raise TypeError(f"a wait's label must be a string, got {label!r}")
+        methods = next((m for kind, m in _WATCHED if isinstance(primitive, kind)), None)
+        if methods is None:
+            raise TypeError(
+                "Timeline.watch() takes an asyncio Semaphore, BoundedSemaphore, Lock, Queue "
+                f"or Event, got {_short.repr(primitive)}; time other waits with "
+                "`async with tl.waiting(): ...`"
+            )
+        for name, would_wait in methods.items():
+            method = getattr(type(primitive), name).__get__(primitive)  # never a wrapper
+            setattr(primitive, name, self._watched(method, primitive, would_wait, label))
+        return primitive
+
+    def _watched(
+        self, method: Any, primitive: Any, would_wait: Callable[[Any], bool], label: str | None
+    ) -> Any:
+        @functools.wraps(method)
+        async def watched(*args: Any, **kwargs: Any) -> Any:
+            if not would_wait(primitive):
+                return await method(*args, **kwargs)
+            async with self.waiting(label):
+                return await method(*args, **kwargs)
+
+        return watched
 
     def track(self, func_or_label: Any = None, /) -> Any:
         """Decorator: record a span for every call of a function.
@@ -279,7 +457,7 @@ class Timeline:
     def clear(self) -> None:
         """Forget all spans (and which clock they came from)."""
         with self._lock:
-            self._records.clear()
+            self._forget()
             self._source = None
 
     # ---------------------------------------------------------------- results
@@ -288,14 +466,31 @@ class Timeline:
     def spans(self) -> list[Span]:
         """The recorded spans in the order they started; times count from the first start."""
         with self._lock:
-            records = sorted(self._records, key=lambda r: (r.start, r.order))
+            # a wait of no time that nothing followed (on a virtual clock) has nothing to show
+            shown = (
+                r
+                for r in self._records
+                if not (r.only_waited and r.wait_start == r.start and r.error is None)
+            )
+            records = sorted(shown, key=lambda r: (_began(r), r.order))
         if not records:
             return []
-        zero = records[0].start
-        return [
-            Span(r.label, round(r.start - zero, 6), round(r.end - zero, 6), r.failed)
-            for r in records
-        ]
+        zero = _began(records[0])
+        spans = []
+        for r in records:
+            start, began = round(r.start - zero, 6), round(_began(r) - zero, 6)
+            spans.append(
+                Span(
+                    r.label,
+                    start,
+                    round(r.end - zero, 6),
+                    failed=r.error is not None and not r.cancelled,
+                    cancelled=r.cancelled,
+                    waited=round(start - began, 6),
+                    error=r.error,
+                )
+            )
+        return spans
 
     @property
     def total(self) -> float:
@@ -309,6 +504,9 @@ class Timeline:
         fetch(0.2) |█████████████████████████████████               | 0.00–0.20 s
         fetch(0.3) |██████████████████████████████████████████████████| 0.00–0.30 s
         total 0.30 s
+
+        ``░`` is time spent waiting, ``▒`` a span that raised an exception, ``×`` a span
+        that was cancelled; when any appears, a ``key:`` line before the total says so.
         """
         if isinstance(width, bool) or not isinstance(width, int) or width < 10:
             raise ValueError(f"width must be a whole number of at least 10, got {width!r}")
@@ -319,11 +517,21 @@ class Timeline:
         labels = [s.label if len(s.label) <= 30 else s.label[:29] + "…" for s in spans]
         pad = max(len(label) for label in labels)
         rows = []
+        used: set[str] = set()
         for span, label in zip(spans, labels, strict=True):
-            a, b = _cells(span.start, span.end, total, width)
-            bar = " " * a + ("▒" if span.failed else "█") * (b - a) + " " * (width - b)
-            note = " (raised)" if span.failed else ""
+            a, m, b = _row_cells(span, total, width)
+            fill = _CANCELLED_CHAR if span.cancelled else "▒" if span.failed else "█"
+            bar = " " * a + _WAIT_CHAR * (m - a) + fill * (b - m) + " " * (width - b)
+            used.update(bar)
+            notes = [f"waited {span.waited:.2f} s"] if span.waited else []
+            if span.failed:
+                notes.append(f"raised {span.error}")
+            if span.cancelled:
+                notes.append("cancelled")
+            note = f" ({', '.join(notes)})" if notes else ""
             rows.append(f"{label:<{pad}} |{bar}| {span.start:.2f}–{span.end:.2f} s{note}")
+        if used - {"█", " "}:
+            rows.append("key: " + "  ".join(f"{c} {w}" for c, w in _KEY if c in used))
         rows.append(f"total {total:.2f} s")
         return "\n".join(rows)
 
@@ -333,31 +541,25 @@ class Timeline:
         One labelled horizontal bar per span (top to bottom in start order), a solid line at
         the total ("total 0.30 s") and, if you give ``ideal`` (seconds), a dashed line there
         ("ideal 0.30 s") to compare against. Pass ``ax`` to draw into your own axes.
+        Waiting is drawn light and dotted before a bar; a span that raised is red with a red
+        ✕ at its end, one that was cancelled grey and cross-hatched; the legend says which.
 
-        The figure is closed before it is returned, so a notebook shows it exactly once
-        (when it is the cell's last expression).
+        The figure is not one of pyplot's, so a notebook shows it exactly once (when it is
+        the cell's last expression), as one PNG image.
         """
         ideal = _check_ideal(ideal)
         if ax is not None:
             _draw(ax, self.spans, title, ideal)
             return ax.figure
-        import matplotlib.pyplot as plt
-
         spans = self.spans
-        fig, ax = plt.subplots(figsize=(8, _height(len(spans))), layout="constrained")
-        try:
-            _draw(ax, spans, title, ideal)
-        finally:
-            plt.close(fig)
+        fig = _new_figure(_height(len(spans)))
+        _draw(fig.add_subplot(), spans, title, ideal)
         return fig
 
     # ----------------------------------------------------------- display
 
     def _repr_png_(self) -> bytes:
-        fig = self.plot()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=96)
-        return buffer.getvalue()
+        return _png(self.plot())
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(self.text())
@@ -370,13 +572,26 @@ class Timeline:
         return f"<Timeline: {n} span{'s' if n != 1 else ''}, total {self.total:.2f} s>"
 
 
-def _cells(start: float, end: float, total: float, width: int) -> tuple[int, int]:
-    """Which character cells a span covers (at least one)."""
-    if total <= 0:
-        return 0, 1
-    a = min(width - 1, round(start / total * width))
-    b = max(a + 1, min(width, round(end / total * width)))
-    return a, b
+def _began(record: _Record) -> float:
+    return record.start if record.wait_start is None else record.wait_start
+
+
+def _row_cells(span: Span, total: float, width: int) -> tuple[int, int, int]:
+    """Which character cells a row covers: waiting in [a, m), running in [m, b). A wait
+    gets at least one cell; so does the running part, unless it lasted no time after a
+    wait and ended normally (then the row shows only the wait)."""
+
+    def cell(t: float) -> int:
+        return min(width, round(t / total * width)) if total > 0 else 0
+
+    a = min(width - 1, cell(span.began))
+    m = max(a + 1, cell(span.start)) if span.waited else a
+    ended_plainly = not (span.failed or span.cancelled)
+    least = 0 if (span.waited and span.duration == 0 and ended_plainly) else 1
+    b = min(width, max(m + least, cell(span.end)))
+    m = min(m, b - least)  # at the right edge, the wait gives way to how the span ended
+    a = min(a, max(0, m - 1)) if span.waited else m
+    return a, m, b
 
 
 def _check_ideal(ideal: Any) -> float | None:
@@ -389,6 +604,68 @@ def _check_ideal(ideal: Any) -> float | None:
     return float(ideal)
 
 
+# A chart is drawn by matplotlib's Figure and its Agg canvas, never through pyplot: pyplot
+# would start Jupyter's inline backend (more imports, and a second rendering of every chart
+# to crop it), and keep every figure until it is closed. The figure shows itself in a
+# notebook as one PNG, drawn once at _DPI.
+_WIDTH, _DPI = 8.0, 96
+
+
+class _QuietFontCache:
+    """A logging filter for matplotlib's "building the font cache; this may take a
+    moment", which it says on stderr when the first import takes over 5 s (a new
+    MPLCONFIGDIR on a busy machine): in a notebook that is a red box under the first chart,
+    and a graded cell with anything on stderr scores 0."""
+
+    @staticmethod
+    def filter(record: logging.LogRecord) -> bool:
+        return "building the font cache" not in record.getMessage()
+
+
+@functools.cache
+def _figure_class() -> type:
+    logger = logging.getLogger("matplotlib.font_manager")
+    logger.addFilter(_QuietFontCache)
+    try:
+        from matplotlib.figure import Figure
+    finally:
+        logger.removeFilter(_QuietFontCache)
+
+    class TimelineFigure(Figure):
+        """A matplotlib Figure that a notebook shows as one PNG image."""
+
+        def _repr_png_(self) -> bytes:
+            return _png(self)
+
+    _show_as_png(TimelineFigure)
+    return TimelineFigure
+
+
+def _show_as_png(cls: type) -> None:
+    """In IPython, show figures of ``cls`` with their own ``_repr_png_``, also once pyplot's
+    inline backend has claimed every Figure (it would draw each twice, to crop it)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    formatters = getattr(getattr(shell, "display_formatter", None), "formatters", {})
+    if "image/png" in formatters:
+        formatters["image/png"].for_type(cls, _png)
+
+
+def _new_figure(height: float) -> Any:
+    figure_class = _figure_class()  # first: it imports matplotlib quietly
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = figure_class(figsize=(_WIDTH, height), dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _png(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=_DPI)
+    return buffer.getvalue()
+
+
 def _height(n: int) -> float:
     """Figure height in inches for n bars."""
     return min(10.0, 1.3 + 0.3 * max(n, 2))
@@ -398,49 +675,116 @@ def _escape(label: str) -> str:
     return label.replace("$", r"\$")  # "$" would switch matplotlib to math mode
 
 
+def _light(color: str) -> tuple[float, float, float]:
+    """A colour mixed with white: the same hue, drawn light (for waiting)."""
+    from matplotlib.colors import to_rgb
+
+    return tuple(c + (1.0 - c) * 0.7 for c in to_rgb(color))  # type: ignore[return-value]
+
+
+# How a span's running bar looks, by how it ended: face colour (None: the span's own
+# colour), hatch, edge colour, and the legend's words for it
+_STYLES = {
+    "ran": (None, None, "black", None),
+    "failed": ("tab:red", "//", "black", "raised an exception"),
+    "cancelled": ("0.82", "xx", "0.35", "cancelled"),
+}
+# ... and what marks where it ended: a red ✕ where it raised, a dark stroke where it was
+# cancelled (both visible even for a span that lasted no time)
+_END_MARKERS: dict[str, dict[str, Any]] = {
+    "failed": dict(
+        marker="X", markersize=9, color="tab:red", markeredgecolor="black", markeredgewidth=0.6
+    ),
+    "cancelled": dict(marker="|", markersize=13, markeredgewidth=2.5, color="0.3"),
+}
+
+
 def _draw(ax: Any, spans: list[Span], title: str | None, ideal: float | None) -> None:
-    """Draw spans into ax: bars, labels, total and ideal lines, legend."""
+    """Draw spans into ax: bars (waiting light, then running), labels, end markers, total
+    and ideal lines, legend."""
     total = max((s.end for s in spans), default=0.0)
     colors: dict[str, str] = {}  # one colour per function name
-    failure_labelled = False
+    runs: dict[str, list[Any]] = {k: [] for k in ("y", "width", "left", "face", "hatch", "edge")}
+    waits: dict[str, list[Any]] = {k: [] for k in ("y", "width", "left", "face", "edge")}
+    ends: dict[str, list[tuple[float, int]]] = {"failed": [], "cancelled": []}  # markers
+    first: dict[str, int] = {}  # kind -> its first bar, for the legend
     for i, span in enumerate(spans):
         base = span.label.split("(", 1)[0].rstrip("0123456789 #")  # "GET 7" -> "GET"
         color = colors.setdefault(base, f"C{len(colors) % 10}")
-        label = None
-        if span.failed and not failure_labelled:
-            label, failure_labelled = "raised an exception", True
-        ax.barh(
-            i,
-            max(span.duration, total * 0.004),  # zero-length spans stay visible
-            left=span.start,
+        kind = "cancelled" if span.cancelled else "failed" if span.failed else "ran"
+        if span.waited:
+            first.setdefault("waiting", len(waits["y"]))
+            for key, value in zip(
+                waits, (i, span.waited, span.began, _light(color), color), strict=True
+            ):
+                waits[key].append(value)
+            if kind == "ran" and span.duration == 0:
+                continue  # it only waited
+        face, hatch, edge, _ = _STYLES[kind]
+        first.setdefault(kind, len(runs["y"]))
+        width = max(span.duration, total * 0.004)  # zero-length spans stay visible
+        for key, value in zip(
+            runs, (i, width, span.start, face or color, hatch, edge), strict=True
+        ):
+            runs[key].append(value)
+        if kind in ends:
+            ends[kind].append((span.end, i))
+    handles: list[Any] = []
+    labels: list[str] = []
+    run_bars = wait_bars = None
+    if runs["y"]:
+        run_bars = ax.barh(
+            runs["y"],
+            runs["width"],
+            left=runs["left"],
             height=0.6,
-            color="tab:red" if span.failed else color,
-            hatch="//" if span.failed else None,
-            edgecolor="black",
+            color=runs["face"],
+            hatch=runs["hatch"],
+            edgecolor=runs["edge"],
             linewidth=0.5,
-            label=label,
         )
+    if waits["y"]:
+        wait_bars = ax.barh(
+            waits["y"],
+            waits["width"],
+            left=waits["left"],
+            height=0.6,
+            color=waits["face"],
+            hatch="...",
+            edgecolor=waits["edge"],
+            linewidth=0.5,
+        )
+        handles.append(wait_bars.patches[first["waiting"]])
+        labels.append("waiting")
+    for kind, marker in _END_MARKERS.items():
+        if ends[kind] and run_bars is not None:
+            xs, ys = zip(*ends[kind], strict=True)
+            (markers,) = ax.plot(xs, ys, linestyle="none", clip_on=False, zorder=3, **marker)
+            handles.append((run_bars.patches[first[kind]], markers))
+            labels.append(_STYLES[kind][3])
     if spans:
         step = 1 if len(spans) <= _MANY else math.ceil(len(spans) / _MANY)
         ticks = list(range(0, len(spans), step))
         ax.set_yticks(ticks, labels=[_escape(spans[i].label) for i in ticks])
         ax.set_ylim(len(spans) - 0.5, -0.5)  # first span on top
-        ax.axvline(total, color="black", linewidth=1.5, label=f"total {total:.2f} s")
+        line = ax.axvline(total, color="black", linewidth=1.5)
+        handles.append(line)
+        labels.append(f"total {total:.2f} s")
     else:
         ax.set_yticks([])
         ax.text(0.5, 0.5, "no spans recorded", transform=ax.transAxes, ha="center", va="center")
     if ideal is not None:
-        ax.axvline(
-            ideal, color="tab:green", linestyle="--", linewidth=1.5, label=f"ideal {ideal:.2f} s"
-        )
+        line = ax.axvline(ideal, color="tab:green", linestyle="--", linewidth=1.5)
+        handles.append(line)
+        labels.append(f"ideal {ideal:.2f} s")
     right = max(total, ideal or 0.0)
     ax.set_xlim(0, right * 1.05 if right > 0 else 1.0)
     ax.set_xlabel("seconds")
     ax.grid(axis="x", alpha=0.3)
     if title:
         ax.set_title(_escape(title))
-    if spans or ideal is not None:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
 
 
 def compare(
@@ -462,29 +806,18 @@ def compare(
         if len(titles) != len(timelines):
             raise ValueError(f"compare() got {len(timelines)} timelines but {len(titles)} titles")
     ideal = _check_ideal(ideal)
-    import matplotlib.pyplot as plt
-
     all_spans = [tl.spans for tl in timelines]
     sizes = [max(len(spans), 2) for spans in all_spans]
-    height = min(14.0, sum(_height(n) for n in sizes))
-    fig, axes = plt.subplots(
-        len(timelines),
-        1,
-        sharex=True,
-        figsize=(8, height),
-        height_ratios=[n + 2 for n in sizes],
-        layout="constrained",
-        squeeze=False,
+    fig = _new_figure(min(14.0, sum(_height(n) for n in sizes)))
+    axes = fig.subplots(
+        len(timelines), 1, sharex=True, height_ratios=[n + 2 for n in sizes], squeeze=False
     )
-    try:
-        longest = 0.0
-        for i, (ax, spans) in enumerate(zip(axes[:, 0], all_spans, strict=True)):
-            _draw(ax, spans, titles[i] if titles else None, ideal)
-            longest = max(longest, max((s.end for s in spans), default=0.0))
-            if i < len(timelines) - 1:
-                ax.set_xlabel("")
-        right = max(longest, ideal or 0.0)
-        axes[0, 0].set_xlim(0, right * 1.05 if right > 0 else 1.0)
-    finally:
-        plt.close(fig)
+    longest = 0.0
+    for i, (ax, spans) in enumerate(zip(axes[:, 0], all_spans, strict=True)):
+        _draw(ax, spans, titles[i] if titles else None, ideal)
+        longest = max(longest, max((s.end for s in spans), default=0.0))
+        if i < len(timelines) - 1:
+            ax.set_xlabel("")
+    right = max(longest, ideal or 0.0)
+    axes[0, 0].set_xlim(0, right * 1.05 if right > 0 else 1.0)
     return fig

@@ -43,6 +43,27 @@ async def validate_batch(op, items):
             tg.create_task(check(item))
     return sorted(messages)
 ''',
+        "not_sorted": '''
+async def validate_batch(op, items):
+    messages = []
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for item in items:
+                tg.create_task(op(item))
+    except* ValueError as group:
+        messages = [str(exc) for exc in group.exceptions]
+    return messages
+''',
+        "return_inside_except_star": '''
+async def validate_batch(op, items):
+    try:
+        async with asyncio.TaskGroup() as tg:
+            for item in items:
+                tg.create_task(op(item))
+    except* ValueError as group:
+        return sorted(str(exc) for exc in group.exceptions)
+    return []
+''',
         "except_star_everything": '''
 async def validate_batch(op, items):
     messages = []
@@ -96,6 +117,14 @@ async def fetch_with_fallback(fetch, seconds, fallback):
         return task.result()
     return fallback
 ''',
+        "shielded_fetch_keeps_running": '''
+async def fetch_with_fallback(fetch, seconds, fallback):
+    task = asyncio.ensure_future(fetch())
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), timeout=seconds)
+    except TimeoutError:
+        return fallback
+''',
     },
     "download": {
         "swallows_cancellation": '''
@@ -141,6 +170,16 @@ async def download(log, seconds):
     log.append("downloaded")
     return "downloaded"
 ''',
+        "return_in_finally_swallows_cancel": '''
+async def download(log, seconds):
+    log.append("open connection")
+    try:
+        await asyncio.sleep(seconds)
+        log.append("downloaded")
+    finally:
+        log.append("close connection")
+        return "downloaded"
+''',
     },
     "retry": {
         "constant_delay": '''
@@ -152,6 +191,26 @@ async def retry(op, attempts, base_delay):
             if attempt == attempts - 1:
                 raise
             await asyncio.sleep(base_delay)
+''',
+        "linear_backoff": '''
+async def retry(op, attempts, base_delay):
+    for attempt in range(attempts):
+        try:
+            return await op()
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(base_delay * (attempt + 1))
+''',
+        "returns_the_last_error": '''
+async def retry(op, attempts, base_delay):
+    for attempt in range(attempts):
+        try:
+            return await op()
+        except Exception as exc:
+            if attempt == attempts - 1:
+                return exc
+            await asyncio.sleep(base_delay * 2 ** attempt)
 ''',
         "no_delay": '''
 async def retry(op, attempts, base_delay):

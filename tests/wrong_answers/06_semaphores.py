@@ -29,6 +29,24 @@ async def map_limited(func, items, limit):
             results.append(await func(item))
     return results
 ''',
+        "batches_of_limit": '''
+async def map_limited(func, items, limit):
+    results = []
+    for start in range(0, len(items), limit):
+        batch = items[start:start + limit]
+        results += await asyncio.gather(*(func(item) for item in batch))
+    return results
+''',
+        "results_in_finish_order": '''
+async def map_limited(func, items, limit):
+    semaphore = asyncio.Semaphore(limit)
+
+    async def call(item):
+        async with semaphore:
+            return await func(item)
+
+    return [await result for result in asyncio.as_completed([call(item) for item in items])]
+''',
         "module_level_semaphore": '''
 shared_semaphore = asyncio.Semaphore(5)
 
@@ -64,6 +82,18 @@ async def fetch_all_limited(urls, limit):
 
         return list(await asyncio.gather(*(fetch(url) for url in urls)))
 ''',
+        "session_per_url": '''
+async def fetch_all_limited(urls, limit):
+    semaphore = asyncio.Semaphore(limit)
+
+    async def fetch(url):
+        async with semaphore:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(url) as response:
+                    return await response.json()
+
+    return list(await asyncio.gather(*(fetch(url) for url in urls)))
+''',
         "one_at_a_time": '''
 async def fetch_all_limited(urls, limit):
     results = []
@@ -90,6 +120,25 @@ async def pool_map(func, items, workers):
 
     tasks = [asyncio.create_task(worker()) for _ in range(workers)]
     await queue.join()
+    return results
+''',
+        "one_sentinel_for_all_workers": '''
+async def pool_map(func, items, workers):
+    queue = asyncio.Queue()
+    for index, item in enumerate(items):
+        queue.put_nowait((index, item))
+    queue.put_nowait(None)
+    results = [None] * len(items)
+
+    async def worker():
+        while True:
+            job = await queue.get()
+            if job is None:
+                return
+            index, item = job
+            results[index] = await func(item)
+
+    await asyncio.gather(*(worker() for _ in range(workers)))
     return results
 ''',
         "forgot_task_done": '''
@@ -146,21 +195,40 @@ async def pool_map(func, items, workers):
     },
     "deposit": {
         "no_lock": '''
-async def deposit(account, amount, lock):
+async def deposit(read_balance, write_balance, account, amount, lock):
     balance = await read_balance(account)
     await write_balance(account, balance + amount)
 ''',
         "lock_around_read_only": '''
-async def deposit(account, amount, lock):
+async def deposit(read_balance, write_balance, account, amount, lock):
     async with lock:
         balance = await read_balance(account)
     await write_balance(account, balance + amount)
 ''',
+        "lock_around_write_only": '''
+async def deposit(read_balance, write_balance, account, amount, lock):
+    balance = await read_balance(account)
+    async with lock:
+        await write_balance(account, balance + amount)
+''',
         "new_lock_per_call": '''
-async def deposit(account, amount, lock):
+async def deposit(read_balance, write_balance, account, amount, lock):
     async with asyncio.Lock():
         balance = await read_balance(account)
         await write_balance(account, balance + amount)
+''',
+        "notebook_helpers_not_the_given_ones": '''
+async def deposit(read, write, account, amount, lock):
+    async with lock:
+        balance = await read_balance(account)
+        await write_balance(account, balance + amount)
+''',
+        "writes_the_dict_directly": '''
+async def deposit(read_balance, write_balance, account, amount, lock):
+    async with lock:
+        balance = await read_balance(account)
+        await asyncio.sleep(0.02)
+        account["balance"] = balance + amount
 ''',
     },
 }
