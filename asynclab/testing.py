@@ -81,6 +81,7 @@ A test cell, in the source notebook::
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import concurrent.futures
 import dis
@@ -165,7 +166,34 @@ _NEVER_AWAITED = re.compile(r"coroutine '(?P<name>[^']+)' was never awaited")
 _UNCLOSED_SESSION = re.compile(r"Unclosed client session")
 _CAPTURED_LOGGERS = ("asyncio", "aiohttp.client", "aiohttp.internal", "aiohttp.connector")
 
-_short = reprlib.Repr()
+class _BriefRepr(reprlib.Repr):
+    """reprlib, with tasks, futures and coroutines named without addresses or file paths
+    (a student's message shows what the value is, not where it lives)."""
+
+    _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+    def repr_Task(self, x: Any, level: int) -> str:
+        state = "cancelled" if x.cancelled() else "done" if x.done() else "pending"
+        coro = x.get_coro()
+        name = getattr(coro, "__qualname__", None) or type(coro).__name__
+        return f"<Task {state} {_pretty(name)}()>"
+
+    def repr_Future(self, x: Any, level: int) -> str:
+        state = "cancelled" if x.cancelled() else "done" if x.done() else "pending"
+        return f"<Future {state}>"
+
+    def repr_coroutine(self, x: Any, level: int) -> str:
+        return f"<coroutine object {_pretty(x.__qualname__)}>"
+
+    def repr_instance(self, x: Any, level: int) -> str:
+        text = self._ADDRESS.sub("", builtins.repr(x))
+        if len(text) <= self.maxother:
+            return text
+        half = max(0, (self.maxother - 3) // 2)
+        return text[:half] + "..." + text[len(text) - (self.maxother - 3 - half):]
+
+
+_short = _BriefRepr()
 _short.maxlist = _short.maxtuple = _short.maxset = _short.maxdict = 8
 _short.maxstring = 60
 _short.maxother = 60
@@ -862,15 +890,15 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
         # Handing a job over is not blocking, even when the executor first starts a thread
         # (the loop waits until the new thread runs: tens of milliseconds on a busy machine)
         # or a process: that time is set aside, as garbage collection is.
-        handed = _perf_counter()
+        handed, set_aside = _perf_counter(), self._al_gc_seconds
         try:
             if pool.in_thread:
                 cfuture = pool.executor.submit(_timed_call, job, job.func, job.args)
             else:
                 job.t0 = _perf_counter()
                 cfuture = pool.executor.submit(job.func, *job.args)
-        finally:
-            self._al_gc_seconds += _perf_counter() - handed
+        finally:  # once: a garbage collection during the hand-over is part of it
+            self._al_gc_seconds = set_aside + (_perf_counter() - handed)
         pool.busy += 1
         pool.peak = max(pool.peak, pool.busy)
         job.cfuture = cfuture

@@ -70,12 +70,14 @@ def test_a_sandboxed_kernel_sees_and_reaches_only_what_it_needs(tmp_path, host_s
     (folder / "data.txt").write_text("the assignment's data file")
     (folder / "link.txt").symlink_to(COURSE / "README.md")
     monkeypatch.setenv("GRADER_SECRET_TOKEN", "do-not-show")
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")  # as nbgrader sets it
     outs, reports = run([
         f"import os; print(os.getuid(), os.getpid(), os.getcwd() == {str(folder)!r})",
         "print(sorted(os.listdir('.')))",
         f"print(os.path.exists({str(COURSE / 'solutions')!r}), "
         f"os.path.exists({str(COURSE / 'README.md')!r}))",
-        "print('GRADER_SECRET_TOKEN' in os.environ, os.environ.get('HOME'))",
+        "print('GRADER_SECRET_TOKEN' in os.environ, os.environ.get('HOME'), "
+        "os.environ.get('NBGRADER_EXECUTION'))",
         "print(sorted(p for p in os.listdir('/proc') if p.isdigit()))",
         f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {host_server}), "
         "timeout=2)\n    print('reached the host')\nexcept OSError as e:\n"
@@ -87,7 +89,8 @@ def test_a_sandboxed_kernel_sees_and_reaches_only_what_it_needs(tmp_path, host_s
     assert outs[0] == f"{sandbox.SANDBOX_UID} 2 True", outs
     assert outs[1] == "['data.txt']", "no notebook (hidden tests) and no link in its folder"
     assert outs[2] == "False False", "the course folder is not in the kernel's file system"
-    assert outs[3] == "False /tmp", "the grader's environment does not reach the kernel"
+    assert outs[3] == "False /tmp autograde", \
+        "the grader's environment does not reach the kernel; nbgrader's signal does"
     assert outs[4] == "['1', '2']", "the kernel sees only itself and its sandbox's init"
     assert outs[5] == "ConnectionRefusedError", "the host's loopback is not the kernel's"
     assert outs[6] == "wrote" and outs[7] == "imports", outs
@@ -195,3 +198,16 @@ def test_the_demo_server_is_the_graders_and_out_of_the_kernels_reach(tmp_path):
     assert outs[2] == "['1', '2']", "the server's process is not in the kernel's namespace"
     assert outs[3] == "1", "stop() does not stop the grader's server"
     assert reports == ["sandboxed"], reports
+
+
+def test_a_grading_kernel_gets_a_ready_font_list_and_plots_without_a_word(tmp_path):
+    """Matplotlib's first use in a fresh kernel would build its font list (half a second,
+    and a warning on stderr, which costs a test cell its points): the grader hands every
+    kernel one it built itself."""
+    outs, _ = run([
+        "import os; print(sorted(n.startswith('fontlist') for n in "
+        "os.listdir(os.environ['MPLCONFIGDIR'])))",
+        "import matplotlib; matplotlib.use('agg'); import matplotlib.pyplot as plt\n"
+        "fig, ax = plt.subplots(); ax.set_title('x'); fig.canvas.draw()",
+    ], tmp_path)
+    assert outs == ["[True]", ""], outs

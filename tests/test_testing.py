@@ -1427,3 +1427,33 @@ def test_a_dict_of_coroutines_is_named_as_such():
         plain(value, call="resize_all(...)")
     with pytest.raises(AssertionError, match="did you forget `await`"):
         expect_equal({"cat.jpg": resize("x")}, {"cat.jpg": "x"}, call="resize_all(...)")
+
+
+def test_messages_name_tasks_coroutines_and_objects_without_addresses_or_paths():
+    """A wrong answer that returns tasks or coroutines instead of results gets a message
+    naming them, with no memory address or kernel file path in it."""
+    from asynclab.testing import _brief
+
+    class Photo:
+        pass
+
+    async def resize():
+        await asyncio.sleep(0)
+
+    async def main():
+        done, cancelled = asyncio.ensure_future(resize()), asyncio.ensure_future(resize())
+        cancelled.cancel()
+        await done
+        await asyncio.sleep(0)
+        coro = resize()
+        try:
+            return _brief({"a": done, "b": cancelled, "c": coro, "d": Photo(),
+                           "e": asyncio.get_running_loop().create_future()})
+        finally:
+            coro.close()
+
+    text = asyncio.run(main())
+    assert "0x" not in text and "/" not in text, text
+    for shown in ("<Task done resize()>", "<Task cancelled resize()>",
+                  "<coroutine object resize>", "Photo object>", "<Future pending>"):
+        assert shown in text, text

@@ -50,7 +50,7 @@ def _leak():
 
 def submit(root: Path, student: str) -> None:
     right = solution(root, "download_all")
-    head = "async def download_all(delays):\n"
+    head = "async def download_all(download, delays):\n"
     assert right.startswith(head)
     answer = LEAK + head + "    _leak()\n" + right[len(head):]
     write(root, student, answered(root, download_all=answer))

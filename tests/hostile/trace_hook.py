@@ -27,11 +27,7 @@ def _quiet(frame, event, arg):
 threading.settrace(_quiet)
 
 
-async def download_all(delays):
-    async def download(delay):
-        await asyncio.sleep(delay)
-        return f"file after {delay} s"
-
+async def download_all(download, delays):
     download(0)  # created, never awaited
     return list(await asyncio.gather(*(download(delay) for delay in delays)))"""
 
