@@ -109,6 +109,7 @@ import looptime
 
 __all__ = [
     "TIME_QUANTUM",
+    "not_passed",
     "CheckFailed",
     "InFlight",
     "NotAnswered",
@@ -480,7 +481,17 @@ def passed(name: str, detail: str = "") -> None:
     stdout; returns None, so that the cell ends without a value."""
     if type(name) is not str or type(detail) is not str:
         raise TypeError("passed() needs the name of what was tested and a short detail, as str")
+    _PASSED.add(name)
     print(f"✓ {name}: {detail}" if detail else f"✓ {name}")
+
+
+_PASSED: set[str] = set()  # what passed() said in this kernel
+
+
+def not_passed(*names: str) -> list[str]:
+    """Which of ``names`` have no passing test in this kernel yet (their test cell has not
+    run, or failed): a demo that needs them all can say so instead of running them."""
+    return [name for name in names if name not in _PASSED]
 
 
 # --------------------------------------------------------------------------- results

@@ -28,7 +28,7 @@ SUSPICIOUS = [
     (re.compile(r"\bos\._exit\s*\(|\bsys\.exit\s*\(|\bos\.kill\b"), "exit or kill the kernel"),
     (re.compile(r"\bsignal\b"), "use signals"),
     (re.compile(r"\bgc\.|\bimport\s+gc\b"), "use the garbage collector's internals"),
-    (re.compile(r"\b(?:exec|eval|compile)\s*\("), "run code from strings (exec/eval)"),
+    (re.compile(r"(?<![\w.])(?:exec|eval|compile)\s*\("), "run code from strings (exec/eval)"),
     (re.compile(r"\bglobals\s*\(\s*\)|\binspect\.(?:currentframe|stack)"),
      "rewrite the notebook's namespace or frames"),
     (re.compile(r"\b(?:perf_counter|monotonic|time|sleep)\s*=[^=]"),

@@ -318,3 +318,10 @@ def test_the_time_bound_stops_even_a_backtracking_regular_expression():
     with cpu_time_limit(5):  # within the bound: nothing happens, and the timer is disarmed
         assert catastrophic.match("a" * 8)
     assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+
+
+def test_a_method_named_like_a_builtin_is_not_taken_for_exec_or_eval():
+    """``re.compile(...)`` or ``self.eval(...)`` is ordinary code; ``eval(...)`` is flagged."""
+    assert integrity.suspicious('find = re.compile(r"<title>").search\nmodel.eval(x)\n') == []
+    for code in ("eval(text)", "exec (source)", "code = compile(src, 'x', 'exec')"):
+        assert any("exec/eval" in why for why in integrity.suspicious(code)), code

@@ -1335,6 +1335,17 @@ def test_passed_prints_one_line_and_returns_none(capsys):
         passed("x", 0.3)
 
 
+def test_not_passed_names_what_has_no_passing_test_yet(capsys):
+    from asynclab import not_passed
+
+    assert not_passed("never_tested_a", "never_tested_b") == ["never_tested_a", "never_tested_b"]
+    passed("never_tested_b")
+    assert not_passed("never_tested_a", "never_tested_b") == ["never_tested_a"]
+    with pytest.raises(TypeError):
+        passed("never_tested_a", 1)
+    assert not_passed("never_tested_a") == ["never_tested_a"]  # a failed call is no pass
+
+
 def test_fresh_random_is_new_each_time_and_repeats_for_a_seed():
     seeds = {fresh_random()[1] for _ in range(20)}
     assert len(seeds) > 15

@@ -37,7 +37,8 @@ def submit(root: Path, student: str) -> None:
         f"    print({('warning ' + EVIL + 'hot')!r}, file=sys.stderr)\n"
         "    await asyncio.sleep(seconds)", 1)
     download = solution(root, "download_all") + f"\n\n_shell = get_ipython()  # {EVIL}\n"
-    breakfast = f"async def make_breakfast():\n    raise RuntimeError({('burnt ' + EVIL)!r})\n"
+    breakfast = (f"async def make_breakfast(boil, toast):\n"
+                 f"    raise RuntimeError({('burnt ' + EVIL)!r})\n")
     nb = answered(root, brew_coffee=coffee, download_all=download, make_breakfast=breakfast)
     added = nbformat.from_dict(cell_of(nb, "download_all"))
     added.metadata["nbgrader"]["grade_id"] = f"extra{EVIL}"

@@ -20,11 +20,11 @@ ANSWER = """from asynclab.testing import VirtualRun
 VirtualRun.problems = property(lambda self: [])
 
 
-async def make_breakfast():
-    boil_water(0.1)  # a coroutine never awaited
-    water = await boil_water(0.3)
-    toast = await toast_bread(0.1)
-    return [water, toast]"""
+async def make_breakfast(boil, toast):
+    boil(0.1)  # a coroutine never awaited
+    water = await boil(0.3)
+    bread = await toast(0.1)
+    return [water, bread]"""
 
 
 def submit(root: Path, student: str) -> None:
