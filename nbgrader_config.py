@@ -67,6 +67,20 @@ c.GuardedExecute.notebook_timeout = 300
 c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, ResultsSummary,
                                     CSSHTMLHeaderPreprocessor]
 
+# Due dates and the late penalty: the one place to set them (grader/late.py). Due dates go
+# into the gradebook when `python -m grader release` or `autograde` runs (the formgrader
+# shows them; an assignment not listed keeps the due date the gradebook has). A submission's
+# time is its timestamp.txt. A late notebook loses percent_per_day % of its score for every
+# day or part of a day late, on every route (nbgrader's AssignLatePenalties runs the plugin).
+from grader.late import LatePenalty  # noqa: E402
+
+c.DueDates.dates = {
+    # "01_coroutines": "2026-03-06 23:59:00 Europe/Paris",
+}
+c.AssignLatePenalties.plugin_class = LatePenalty
+c.LatePenalty.percent_per_day = 10
+c.LatePenalty.grace_minutes = 15
+
 # Exercises use small delays; a healthy notebook runs in seconds. A cell that runs longer
 # than this is stuck (a deadlock or a blocking call) and is stopped.
 c.ExecutePreprocessor.timeout = 60
