@@ -149,3 +149,47 @@ def test_every_student_appears_once_with_the_reason(course_root, tmp_path, capsy
                if r["student_id"] == "cy")
     assert row["reason"] == "submitted, not graded yet"
 
+
+
+def page_text(path: Path) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+def test_feedback_rewrites_pages_it_did_not_write_and_pages_whose_grades_changed(
+        course_root, capsys):
+    root = course_root
+    submit_case(root, TINY, "bob", "wrong_hidden")
+    assert main(["autograde", TINY, "--course", str(root), "--no-progress"]) == 0
+    page = root / "grading" / "feedback" / "bob" / TINY / f"{TINY}.html"
+    hidden = "assert double(21) == 42"
+
+    # plain nbgrader, told to show hidden tests, as its own feedback does
+    course.nbgrader("generate_feedback", TINY, "--HideHiddenTests.enabled=False", root=root)
+    assert hidden in page_text(page)
+    capsys.readouterr()
+    assert main(["feedback", "--course", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "1 page(s) written, 0 already up to date" in out, out
+    assert "WARNING: 1 feedback page(s) written by plain nbgrader showed hidden tests" in out
+    assert hidden not in page_text(page)
+    assert "Your results: 3 / 5 points" in page_text(page)
+
+    # nothing changed: the page stays
+    assert main(["feedback", "--course", str(root)]) == 0
+    assert "0 page(s) written, 1 already up to date" in capsys.readouterr().out
+
+    # a manual grade and comment in the formgrader (nbgrader's API, as the formgrader does)
+    nbg = nbgrader_app.load(root)
+    with Gradebook(nbg.db_url, nbg.course_id) as gb:
+        grade = gb.find_grade("test_double", TINY, TINY, "bob")
+        grade.manual_score = 2.0
+        gb.db.commit()
+    assert main(["feedback", "--course", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "1 page(s) written" in out and "1 whose grades or comments changed" in out, out
+    assert "Your results: 5 / 5 points" in page_text(page)
+    # plain nbgrader's page, even without hidden tests, is not taken for ours
+    course.nbgrader("generate_feedback", TINY, "--force", root=root)
+    assert main(["feedback", "--course", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "1 page(s) written" in out and "WARNING" not in out, out
