@@ -49,7 +49,7 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
-from grader.feedback import HideHiddenTests, ResultsSummary  # noqa: E402
+from grader.feedback import HideHiddenTests, ResultsSummary, StripPaths  # noqa: E402
 from grader.preprocessors import GuardedExecute, RebuildFromRelease  # noqa: E402
 
 c.Autograde.sanitize_preprocessors = [RebuildFromRelease, ClearOutput, DeduplicateIds,
@@ -64,7 +64,8 @@ c.GuardedExecute.notebook_timeout = 300
 # `python -m grader feedback`) never show hidden tests: not their code, nor any output that
 # quotes it; a failing check's message stays. nbgrader's own list is GetGrades and
 # CSSHTMLHeaderPreprocessor; c.HideHiddenTests.enabled = False shows hidden tests again.
-c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, ResultsSummary,
+# StripPaths leaves the grading machine's folders out of tracebacks and outputs.
+c.GenerateFeedback.preprocessors = [StripPaths, HideHiddenTests, GetGrades, ResultsSummary,
                                     CSSHTMLHeaderPreprocessor]
 
 # Due dates and the late penalty: the one place to set them (grader/late.py). Due dates go

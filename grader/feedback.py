@@ -255,10 +255,75 @@ class HideHiddenTests(NbGraderPreprocessor):
         return nb, resources
 
 
+def _prefixes(root: str | None = None) -> list[tuple[str, str]]:
+    """(absolute folder, what to show instead), longest first: the course folder, Python's
+    library folders, the home folder."""
+    import site
+    import sysconfig
+
+    found: dict[str, str] = {}
+    for key in ("purelib", "platlib", "stdlib", "platstdlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            found[path.rstrip("/") + "/"] = ""
+    for path in site.getsitepackages() + [site.getusersitepackages()]:
+        found[path.rstrip("/") + "/"] = ""
+    if root:
+        found[str(root).rstrip("/") + "/"] = ""
+    home = os.path.expanduser("~")
+    if home not in ("/", "~"):
+        found[home.rstrip("/") + "/"] = "~/"
+    return sorted(found.items(), key=lambda kv: -len(kv[0]))
+
+
+# an absolute path of at least two folders, not part of a URL ("http://host/a/b")
+ABSOLUTE = re.compile(r"(^|[\s'\"(=\[]|\x1b\[[0-9;]*m)/(?:[^\s/:'\"()<>,\x1b]+/)+"
+                      r"(?=[^\s/:'\"()<>,\x1b]+)", re.M)
+
+
+def strip_paths(text: str, prefixes: list[tuple[str, str]]) -> str:
+    """``text`` with the machine's folders left out: library and course files shown by
+    their name inside the library or course (``asyncio/tasks.py``), other absolute paths
+    by their last part (``.../notes.txt``)."""
+    for prefix, short in prefixes:
+        text = text.replace(prefix, short)
+    return ABSOLUTE.sub(r"\1.../", text)
+
+
+class StripPaths(NbGraderPreprocessor):
+    """Leave the grading machine's folders out of outputs and tracebacks: they tell a
+    student nothing, and the server's layout is not theirs to know."""
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        prefixes = _prefixes(os.getcwd())
+        for cell in nb.cells:
+            for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                if o.get("output_type") == "stream":
+                    o["text"] = strip_paths(_text(o.get("text", "")), prefixes)
+                elif o.get("output_type") == "error":
+                    o["traceback"] = [strip_paths(t, prefixes) for t in o.get("traceback", [])]
+                    o["evalue"] = strip_paths(_text(o.get("evalue", "")), prefixes)
+                elif "text/plain" in o.get("data", {}):
+                    o["data"]["text/plain"] = strip_paths(_text(o["data"]["text/plain"]),
+                                                          prefixes)
+        return nb, resources
+
+
 def failure_reason(cell) -> str | None:
     from .execute import outcome_message
 
     return outcome_message(cell)
+
+
+# padding and wrapping inline too: some renderers drop <style>
+TD = " style='padding:.35em .8em;border:1px solid #ccc;vertical-align:top;text-align:left;" \
+     "white-space:pre-wrap;overflow-wrap:anywhere'"
+# long lines of outputs and tracebacks wrap instead of running off the page
+PAGE_CSS = (".grader-results{border-collapse:collapse;margin:.5em 0 1em}"
+            ".jp-OutputArea-output pre,.output_area pre,div.output_subarea pre{"
+            "white-space:pre-wrap;overflow-wrap:anywhere}")
 
 
 class ResultsSummary(NbGraderPreprocessor):
@@ -281,9 +346,11 @@ class ResultsSummary(NbGraderPreprocessor):
                 verdict = "&#10004; passed"
             else:
                 reason = printable(failure_reason(cell) or "did not pass")
-                verdict = "&#10008; " + html.escape(reason).replace("|", "&#124;")
-            gid = html.escape(printable(meta.get("grade_id", "?"))).replace("|", "&#124;")
-            rows.append(f"| [{gid}](#{gid}) | {got:g} / {points:g} | {verdict} |")
+                verdict = "&#10008; " + html.escape(reason)
+            gid = html.escape(printable(meta.get("grade_id", "?")))
+            rows.append(f"<tr><td{TD}><a href='#{gid}'>{gid}</a></td>"
+                        f"<td{TD} align='right'>{got:g}&nbsp;/&nbsp;{points:g}</td>"
+                        f"<td{TD}>{verdict}</td></tr>")
         if rows:
             text = "\n".join([
                 f"## Your results: {score:g} / {total:g} points",
@@ -291,9 +358,11 @@ class ResultsSummary(NbGraderPreprocessor):
                 "Each check below ran on your notebook. A failed check says why; scroll down "
                 "to its cell to see the visible part of the test and its output.",
                 "",
-                "| Check | Points | Result |",
-                "|---|---|---|",
-                *rows,
+                # one block of HTML (no blank line inside), so Markdown leaves it as it is
+                f"<style>{PAGE_CSS}</style>"
+                f"<table class='grader-results'><thead><tr><th{TD}>Check</th>"
+                f"<th{TD}>Points</th><th{TD}>Result</th></tr></thead><tbody>"
+                + "".join(rows) + "</tbody></table>",
             ])
             nb.cells.insert(0, new_markdown_cell(text))
         return nb, resources
@@ -301,7 +370,7 @@ class ResultsSummary(NbGraderPreprocessor):
 
 MARK = "grader-feedback"
 MARK_RE = re.compile(r'<meta name="grader-feedback" content="([0-9a-f]{64})">')
-FORMAT = "1"  # changes when what a page shows changes
+FORMAT = "2"  # changes when what a page shows changes
 
 
 def fingerprint(gb, assignment: str, student: str, notebooks: list[Path],
@@ -409,13 +478,14 @@ def _page(assignment: str, student: str, stamp: str = "",
     nbg = _STATE["nbg"]
     conv = nbg.feedback_converter()
     # nbgrader_config.py names both of ours already; put them in place whatever it says
-    ours = (HideHiddenTests, ResultsSummary)
+    ours = (HideHiddenTests, ResultsSummary, StripPaths)
     pps = [p for p in conv.preprocessors if not (isinstance(p, type) and issubclass(p, ours))]
     names = [getattr(p, "__name__", str(p)) for p in pps]
     at = names.index("GetGrades") + 1 if "GetGrades" in names else len(pps)
     pps.insert(at, ResultsSummary)
     if not _STATE["hidden"]:
         pps.insert(0, HideHiddenTests)
+    pps.insert(0, StripPaths)
     conv.preprocessors = pps
     conv.force = True
     cd = nbg.coursedir

@@ -15,7 +15,7 @@ import pytest
 from grader_fixtures import TINY, add_tiny_assignment, copy_tree, submit_case
 from nbgrader.api import Gradebook
 
-from grader import course, nbgrader_app
+from grader import course, nbgrader_app, records
 from grader.__main__ import main
 
 pytestmark = pytest.mark.xdist_group("grader")
@@ -86,6 +86,12 @@ def test_every_student_appears_once_with_the_reason(course_root, tmp_path, capsy
 
     assert main(["autograde", "--course", str(root), "--no-progress", "--jobs", "2"]) == 1
     assert "3 graded, 1 failed" in capsys.readouterr().out
+
+    # nbgrader's checksum warning for each test cell with hidden tests is explained
+    warnings = records.load(root, TINY, "ada").warnings
+    assert any("expected, not tampering" in w and "test_double, test_fetch" in w
+               for w in warnings), warnings
+    assert not any(w.startswith("Attribute 'checksum'") for w in warnings), warnings
 
     assert main(["export", "--course", str(root)]) == 0
     assert main(["report", "--course", str(root)]) == 0
@@ -173,6 +179,9 @@ def test_feedback_rewrites_pages_it_did_not_write_and_pages_whose_grades_changed
     assert "WARNING: 1 feedback page(s) written by plain nbgrader showed hidden tests" in out
     assert hidden not in page_text(page)
     assert "Your results: 3 / 5 points" in page_text(page)
+    raw = page.read_text()
+    assert "padding:" in raw and "overflow-wrap:anywhere" in raw
+    assert str(root) not in raw and "site-packages" not in raw
 
     # nothing changed: the page stays
     assert main(["feedback", "--course", str(root)]) == 0
