@@ -74,3 +74,22 @@ def test_the_roster_reads_nbgraders_columns_or_a_name(tmp_path):
     assert problems == ["line 4: no id", "line 5: 'ada' is listed twice",
                         "line 6: '../x' cannot be a student id (letters, digits and . _ @ + - "
                         "only)"]
+
+
+def test_ruff_lints_the_course_files_and_not_an_instructors_stray_files(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    shutil.copy2(root / "pyproject.toml", tmp_path / "pyproject.toml")
+    bad = "import os\n"  # F401: imported and never used
+    for name in ("scratch.py", "downloads/ada_helper.py", "grader/new_module.py",
+                 "tests/test_new.py"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(bad)
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", ".", "--output-format",
+                           "concise"], cwd=tmp_path, capture_output=True, text=True)
+    flagged = {line.split(":")[0] for line in proc.stdout.splitlines() if ".py:" in line}
+    assert flagged == {"grader/new_module.py", "tests/test_new.py"}, proc.stdout
