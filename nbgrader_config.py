@@ -49,7 +49,7 @@ from nbgrader.preprocessors import (  # noqa: E402
     SaveAutoGrades,
 )
 
-from grader.feedback import HideHiddenTests, ResultsSummary  # noqa: E402
+from grader.feedback import HideHiddenTests, ResultsSummary, StripPaths  # noqa: E402
 from grader.preprocessors import GuardedExecute, RebuildFromRelease  # noqa: E402
 
 c.Autograde.sanitize_preprocessors = [RebuildFromRelease, ClearOutput, DeduplicateIds,
@@ -64,8 +64,23 @@ c.GuardedExecute.notebook_timeout = 300
 # `python -m grader feedback`) never show hidden tests: not their code, nor any output that
 # quotes it; a failing check's message stays. nbgrader's own list is GetGrades and
 # CSSHTMLHeaderPreprocessor; c.HideHiddenTests.enabled = False shows hidden tests again.
-c.GenerateFeedback.preprocessors = [HideHiddenTests, GetGrades, ResultsSummary,
+# StripPaths leaves the grading machine's folders out of tracebacks and outputs.
+c.GenerateFeedback.preprocessors = [StripPaths, HideHiddenTests, GetGrades, ResultsSummary,
                                     CSSHTMLHeaderPreprocessor]
+
+# Due dates and the late penalty: the one place to set them (grader/late.py). Due dates go
+# into the gradebook when `python -m grader release` or `autograde` runs (the formgrader
+# shows them; an assignment not listed keeps the due date the gradebook has). A submission's
+# time is its timestamp.txt. A late notebook loses percent_per_day % of its score for every
+# day or part of a day late, on every route (nbgrader's AssignLatePenalties runs the plugin).
+from grader.late import LatePenalty  # noqa: E402
+
+c.DueDates.dates = {
+    # "01_coroutines": "2026-03-06 23:59:00 Europe/Paris",
+}
+c.AssignLatePenalties.plugin_class = LatePenalty
+c.LatePenalty.percent_per_day = 10
+c.LatePenalty.grace_minutes = 15
 
 # Exercises use small delays; a healthy notebook runs in seconds. A cell that runs longer
 # than this is stuck (a deadlock or a blocking call) and is stopped.

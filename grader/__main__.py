@@ -122,16 +122,30 @@ def cmd_export(args) -> int:
 
     root = course_root(args)
     dest = Path(args.to) if args.to else root / "grading" / "grades.csv"
-    for path in export_csv(root, dest, Path(args.by_test) if args.by_test else None):
+    for path in export_csv(root, dest, Path(args.by_test) if args.by_test else None,
+                           include_all=args.all):
         say(f"wrote {path}")
     return EXIT_OK
+
+
+def cmd_roster(args) -> int:
+    from .roster import import_roster
+
+    root = course_root(args)
+    try:
+        report = import_roster(root, Path(args.csv))
+    except (OSError, ValueError) as exc:
+        raise UsageError(str(exc)) from exc
+    for line in report.lines():
+        say(line)
+    return report.exit_code
 
 
 def cmd_report(args) -> int:
     from .report import build
 
     root = course_root(args)
-    page = build(root, Path(args.to) if args.to else None)
+    page = build(root, Path(args.to) if args.to else None, include_all=args.all)
     say(f"wrote {page}")
     return EXIT_OK
 
@@ -219,10 +233,15 @@ def build_parser() -> argparse.ArgumentParser:
     ex = sub.add_parser(
         "export", parents=[common], help="write the grades CSV",
         description="Write the grades as nbgrader export does (one row per student and "
-        "assignment: raw score, late penalty, score, max score).")
+        "assignment: raw score, late penalty, score, max score), with a reason column: "
+        "every student with anything collected, refused or on the roster has a row, with 0 "
+        "and why (not submitted, refused at collect, could not be graded, late...). Only "
+        "assignments with submissions unless --all.")
     ex.add_argument("--to", metavar="FILE", help="where (default: grading/grades.csv)")
     ex.add_argument("--by-test", metavar="FILE",
                     help="also write one row per student and test cell to FILE")
+    ex.add_argument("--all", action="store_true",
+                    help="also list assignments nobody has submitted yet")
     ex.set_defaults(func=cmd_export)
 
     rp = sub.add_parser(
@@ -231,7 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
         "pass rate of every exercise and why checks failed most often; the slowest "
         "submissions, those that could not be graded and those flagged for a look.")
     rp.add_argument("--to", metavar="FOLDER", help="where (default: grading/report/)")
+    rp.add_argument("--all", action="store_true",
+                    help="also show assignments nobody has submitted yet")
     rp.set_defaults(func=cmd_report)
+
+    ro = sub.add_parser(
+        "roster", parents=[common], help="import the class list (ids, names, emails)",
+        description="Add or update students in nbgrader's gradebook from a CSV with a header: "
+        "id (or student_id), and any of first_name, last_name, email, or name. Students on "
+        "the roster appear in the grades CSV and the report even before they submit.")
+    ro.add_argument("csv", metavar="CSV", help="the roster file")
+    ro.set_defaults(func=cmd_roster)
     return parser
 
 

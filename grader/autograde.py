@@ -397,6 +397,9 @@ class Autograder:
         start = time.time()
         summary = Summary()
         subs = self.discover(assignments, students)
+        from .late import apply_due_dates  # the due dates of nbgrader_config.py
+
+        apply_due_dates(self.nbg.db_url, self.nbg.course_id, self.nbg.app.config)
         gb = self.gb = gradebook.open_gradebook(self.nbg.db_url, self.nbg.course_id)
         try:
             known = self.known_assignments(gb)

@@ -12,13 +12,18 @@ Two kinds of source, for one assignment at a time:
 
 Every file that is not collected is reported by name with the reason (no student in its
 name, a notebook name the assignment does not have, two versions and no way to tell which
-is newer...). A submission that was already graded is never replaced silently: collect
+is newer...). A file that is not a notebook (a ``.py`` named after the notebook, a
+``.ipynb`` that is not valid JSON nbformat) is refused at once, with what it is. Refusals
+whose student is known are kept in ``grading/refused/<assignment>.json``, so that the grades
+CSV and the class report list that student with the reason (see :mod:`grader.standing`).
+A submission that was already graded is never replaced silently: collect
 refuses unless ``force``, and keeps a copy of what it replaces in ``grading/replaced/``.
 """
 
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import re
 import shutil
@@ -28,11 +33,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from . import nbgrader_app, records
+from . import inputs, nbgrader_app, records
 
 # <anything>/<student id without "_">_<file name>, e.g. "ada_01_coroutines.ipynb"
 DEFAULT_PATTERN = r".*/(?P<student_id>[^/_]+)_(?P<file_id>[^/]+)$"
 JUNK = ("__MACOSX", ".DS_Store", ".ipynb_checkpoints", "Thumbs.db")
+REFUSED = Path("grading") / "refused"
 
 
 @dataclass
@@ -41,6 +47,7 @@ class Incoming:
     student: str
     name: str  # file name in the submission folder
     timestamp: datetime | None = None
+    shown: str = ""  # as the instructor knows it: its path in the source
 
 
 @dataclass
@@ -54,6 +61,9 @@ class CollectReport:
     not_collected: list[str] = field(default_factory=list)  # file: reason
     ignored: list[str] = field(default_factory=list)  # not submissions (README, __MACOSX...)
     backup: Path | None = None
+    # student -> why their files were refused (for the grades CSV and the report)
+    refusals: dict[str, list[str]] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)  # students with a file in this source
 
     @property
     def exit_code(self) -> int:
@@ -166,15 +176,16 @@ class Collector:
                 if is_junk(rel):
                     continue
                 shown = path.relative_to(folder)
+                self.report.seen.add(student)
                 if path.suffix == ".ipynb" and str(rel) not in self.notebooks:
-                    self._misnamed(shown, str(rel))
+                    self._misnamed(shown, str(rel), student)
                     continue
                 stamp = None
                 if str(rel) == "timestamp.txt":
                     continue
                 if (sub / "timestamp.txt").is_file():
                     stamp = self._parse_time((sub / "timestamp.txt").read_text().strip(), shown)
-                items.append(Incoming(path, student, str(rel), stamp))
+                items.append(Incoming(path, student, str(rel), stamp, str(shown)))
         return items
 
     def _from_names(self, folder: Path) -> list[Incoming]:
@@ -186,7 +197,14 @@ class Collector:
             if is_junk(shown):
                 continue
             if path.suffix not in self.plugin.valid_ext:
-                self.report.ignored.append(f"{shown} (not a notebook)")
+                student = self._owner_of_other_file(path)
+                if student:  # "<student>_<notebook>.py": meant as the submission
+                    self.report.seen.add(student)
+                    self._refuse(f"{shown}: not a notebook (the assignment wants "
+                                 f"{', '.join(self.notebooks)})", student,
+                                 f"refused: not a notebook ({path.name})")
+                else:
+                    self.report.ignored.append(f"{shown} (not a notebook)")
                 continue
             info = self.plugin.collect(str(path))
             if not info or not info.get("student_id") or not info.get("file_id"):
@@ -200,11 +218,12 @@ class Collector:
                     f"and . _ @ + - only)")
                 continue
             name = os.path.splitext(info["file_id"])[0] + path.suffix
+            self.report.seen.add(info["student_id"])
             if path.suffix == ".ipynb" and name not in self.notebooks:
-                self._misnamed(shown, name)
+                self._misnamed(shown, name, info["student_id"])
                 continue
             stamp = self._parse_time(info.get("timestamp"), shown)
-            item = Incoming(path, info["student_id"], name, stamp)
+            item = Incoming(path, info["student_id"], name, stamp, str(shown))
             key = (item.student, item.name)
             old = chosen.get(key)
             if old is None:
@@ -230,7 +249,26 @@ class Collector:
             return f"<student>_{self.notebooks[0] if self.notebooks else '<notebook>'}"
         return f"a name matching {self.plugin.named_regexp!r}"
 
-    def _misnamed(self, shown: Path, name: str) -> None:
+    def _owner_of_other_file(self, path: Path) -> str | None:
+        """The student of a file that is not a notebook but is named like one of this
+        assignment's submissions (``eve_03_gather.py``), or None (a README, notes...)."""
+        info = self.plugin._match(str(path))
+        if not info or not info.get("student_id") or not info.get("file_id"):
+            return None
+        stems = {os.path.splitext(n)[0] for n in self.notebooks}
+        stem = os.path.splitext(os.path.basename(info["file_id"]))[0]
+        if stem in stems and valid_student_id(info["student_id"]):
+            return info["student_id"]
+        return None
+
+    def _refuse(self, message: str, student: str | None, reason: str) -> None:
+        """Leave a file out: ``message`` for the instructor now, ``reason`` (short) for the
+        student's row of the grades CSV and the report."""
+        self.report.not_collected.append(message)
+        if student:
+            self.report.refusals.setdefault(student, []).append(reason)
+
+    def _misnamed(self, shown: Path, name: str, student: str | None = None) -> None:
         wanted = ", ".join(self.notebooks) or "?"
         hint = ""
         try:
@@ -241,8 +279,9 @@ class Collector:
                 hint = f"; if it is {best[0]}, rename it and collect again"
         except ImportError:
             pass
-        self.report.not_collected.append(
-            f"{shown}: '{name}' is not a notebook of {self.assignment} (expected {wanted}){hint}")
+        self._refuse(f"{shown}: '{name}' is not a notebook of {self.assignment} (expected "
+                     f"{wanted}){hint}", student,
+                     f"renamed file refused: {Path(shown).name} (expected {wanted})")
 
     def _parse_time(self, value, shown) -> datetime | None:
         from nbgrader.utils import parse_utc
@@ -274,6 +313,21 @@ class Collector:
         by_student: dict[str, list[Incoming]] = {}
         for item in items:
             by_student.setdefault(item.student, []).append(item)
+        limit = inputs.max_bytes(self.nbg.app.config)
+        for student in sorted(by_student):
+            kept = []
+            for f in by_student[student]:
+                why = inputs.problem(f.source, limit) if f.name.endswith(".ipynb") else None
+                if why:  # said now, not when grading fails
+                    shown = f.shown or f.source.name
+                    self._refuse(f"{shown}: not a notebook: {why}", student,
+                                 f"refused: not a notebook ({Path(shown).name}: {why})")
+                else:
+                    kept.append(f)
+            if kept:
+                by_student[student] = kept
+            else:
+                del by_student[student]
         for student, files in sorted(by_student.items()):
             dest = self.root / self.nbg.path(cd.submitted_directory, student, self.assignment)
             graded = self.graded(student)
@@ -311,7 +365,39 @@ class Collector:
                 self.report.regraded.append(label)
             else:
                 self.report.updated.append(label)
+        save_refusals(self.root, self.assignment, self.report)
         return self.report
+
+
+def refusals_path(root: Path, assignment: str) -> Path:
+    return Path(root) / REFUSED / f"{assignment}.json"
+
+
+def load_refusals(root: Path, assignment: str) -> dict[str, list[str]]:
+    """student -> why collect refused their files of ``assignment`` (latest collect
+    that saw the student)."""
+    try:
+        data = json.loads(refusals_path(root, assignment).read_text())
+    except (OSError, ValueError):
+        return {}
+    students = data.get("students", {}) if isinstance(data, dict) else {}
+    return {str(s): [str(r) for r in why] for s, why in students.items() if isinstance(why, list)}
+
+
+def save_refusals(root: Path, assignment: str, report: CollectReport) -> None:
+    """Keep this run's refusals: a student seen in this source gets this run's reasons
+    (none if all went in), the others keep theirs."""
+    known = load_refusals(root, assignment)
+    for student in report.seen | set(report.refusals):
+        known.pop(student, None)
+    known.update(report.refusals)
+    dest = refusals_path(root, assignment)
+    if not known and not dest.exists():
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps({"students": known}, indent=1, sort_keys=True))
+    os.replace(tmp, dest)
 
 
 def collect(root: Path, assignment: str, source: Path, pattern: str | None = None,

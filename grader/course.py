@@ -152,3 +152,22 @@ def exercises(nb) -> dict[str, list[tuple[str, float]]]:
         elif meta.get("grade") and current is not None:
             result[current].append((meta["grade_id"], float(meta.get("points", 0))))
     return result
+
+
+POINTS_HEADING = re.compile(r"^#+\s.*\(\s*(\d+(?:\.\d+)?)\s*points?\s*\)", re.M)
+
+
+def points_mismatches(nb) -> list[str]:
+    """Where a "(N points)" heading disagrees with the points of the graded cells below
+    it (up to the next such heading): one line per heading, empty if all agree."""
+    sections: list[tuple[str, float, float]] = []  # heading, its points, the cells' points
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            for match in POINTS_HEADING.finditer(cell.source):
+                sections.append((match.group(0).lstrip("# "), float(match.group(1)), 0.0))
+        meta = nbgrader_meta(cell)
+        if meta.get("grade") and sections:
+            heading, said, got = sections[-1]
+            sections[-1] = (heading, said, got + float(meta.get("points") or 0))
+    return [f"'{heading}': its cells have {got:g} points" for heading, said, got in sections
+            if said != got]

@@ -14,12 +14,19 @@ formgrader's button use them too:
 * :class:`ResultsSummary` puts a table at the top: every check, its points, and why it
   failed.
 
-Pages are rebuilt when the graded notebook is newer than the page (or with ``force``),
-several at once.
+Every page written here carries a mark, ``<meta name="grader-feedback" content="...">``,
+a fingerprint of what it shows: the graded notebook, every grade and comment in the
+gradebook (manual grades and comments from the formgrader included), the late penalty and
+whether hidden tests are shown. A page is kept only if its mark matches; a page without
+the mark (written by plain ``nbgrader generate_feedback`` or the formgrader's button) or
+with another fingerprint is written again, several at once. A page without the mark that
+shows hidden tests is named in a warning: copies already released to students must be
+released again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import os
@@ -248,10 +255,75 @@ class HideHiddenTests(NbGraderPreprocessor):
         return nb, resources
 
 
+def _prefixes(root: str | None = None) -> list[tuple[str, str]]:
+    """(absolute folder, what to show instead), longest first: the course folder, Python's
+    library folders, the home folder."""
+    import site
+    import sysconfig
+
+    found: dict[str, str] = {}
+    for key in ("purelib", "platlib", "stdlib", "platstdlib"):
+        path = sysconfig.get_paths().get(key)
+        if path:
+            found[path.rstrip("/") + "/"] = ""
+    for path in site.getsitepackages() + [site.getusersitepackages()]:
+        found[path.rstrip("/") + "/"] = ""
+    if root:
+        found[str(root).rstrip("/") + "/"] = ""
+    home = os.path.expanduser("~")
+    if home not in ("/", "~"):
+        found[home.rstrip("/") + "/"] = "~/"
+    return sorted(found.items(), key=lambda kv: -len(kv[0]))
+
+
+# an absolute path of at least two folders, not part of a URL ("http://host/a/b")
+ABSOLUTE = re.compile(r"(^|[\s'\"(=\[]|\x1b\[[0-9;]*m)/(?:[^\s/:'\"()<>,\x1b]+/)+"
+                      r"(?=[^\s/:'\"()<>,\x1b]+)", re.M)
+
+
+def strip_paths(text: str, prefixes: list[tuple[str, str]]) -> str:
+    """``text`` with the machine's folders left out: library and course files shown by
+    their name inside the library or course (``asyncio/tasks.py``), other absolute paths
+    by their last part (``.../notes.txt``)."""
+    for prefix, short in prefixes:
+        text = text.replace(prefix, short)
+    return ABSOLUTE.sub(r"\1.../", text)
+
+
+class StripPaths(NbGraderPreprocessor):
+    """Leave the grading machine's folders out of outputs and tracebacks: they tell a
+    student nothing, and the server's layout is not theirs to know."""
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        prefixes = _prefixes(os.getcwd())
+        for cell in nb.cells:
+            for o in cell.get("outputs", []) if cell.cell_type == "code" else []:
+                if o.get("output_type") == "stream":
+                    o["text"] = strip_paths(_text(o.get("text", "")), prefixes)
+                elif o.get("output_type") == "error":
+                    o["traceback"] = [strip_paths(t, prefixes) for t in o.get("traceback", [])]
+                    o["evalue"] = strip_paths(_text(o.get("evalue", "")), prefixes)
+                elif "text/plain" in o.get("data", {}):
+                    o["data"]["text/plain"] = strip_paths(_text(o["data"]["text/plain"]),
+                                                          prefixes)
+        return nb, resources
+
+
 def failure_reason(cell) -> str | None:
     from .execute import outcome_message
 
     return outcome_message(cell)
+
+
+# padding and wrapping inline too: some renderers drop <style>
+TD = " style='padding:.35em .8em;border:1px solid #ccc;vertical-align:top;text-align:left;" \
+     "white-space:pre-wrap;overflow-wrap:anywhere'"
+# long lines of outputs and tracebacks wrap instead of running off the page
+PAGE_CSS = (".grader-results{border-collapse:collapse;margin:.5em 0 1em}"
+            ".jp-OutputArea-output pre,.output_area pre,div.output_subarea pre{"
+            "white-space:pre-wrap;overflow-wrap:anywhere}")
 
 
 class ResultsSummary(NbGraderPreprocessor):
@@ -274,9 +346,11 @@ class ResultsSummary(NbGraderPreprocessor):
                 verdict = "&#10004; passed"
             else:
                 reason = printable(failure_reason(cell) or "did not pass")
-                verdict = "&#10008; " + html.escape(reason).replace("|", "&#124;")
-            gid = html.escape(printable(meta.get("grade_id", "?"))).replace("|", "&#124;")
-            rows.append(f"| [{gid}](#{gid}) | {got:g} / {points:g} | {verdict} |")
+                verdict = "&#10008; " + html.escape(reason)
+            gid = html.escape(printable(meta.get("grade_id", "?")))
+            rows.append(f"<tr><td{TD}><a href='#{gid}'>{gid}</a></td>"
+                        f"<td{TD} align='right'>{got:g}&nbsp;/&nbsp;{points:g}</td>"
+                        f"<td{TD}>{verdict}</td></tr>")
         if rows:
             text = "\n".join([
                 f"## Your results: {score:g} / {total:g} points",
@@ -284,12 +358,83 @@ class ResultsSummary(NbGraderPreprocessor):
                 "Each check below ran on your notebook. A failed check says why; scroll down "
                 "to its cell to see the visible part of the test and its output.",
                 "",
-                "| Check | Points | Result |",
-                "|---|---|---|",
-                *rows,
+                # one block of HTML (no blank line inside), so Markdown leaves it as it is
+                f"<style>{PAGE_CSS}</style>"
+                f"<table class='grader-results'><thead><tr><th{TD}>Check</th>"
+                f"<th{TD}>Points</th><th{TD}>Result</th></tr></thead><tbody>"
+                + "".join(rows) + "</tbody></table>",
             ])
             nb.cells.insert(0, new_markdown_cell(text))
         return nb, resources
+
+
+MARK = "grader-feedback"
+MARK_RE = re.compile(r'<meta name="grader-feedback" content="([0-9a-f]{64})">')
+FORMAT = "2"  # changes when what a page shows changes
+
+
+def fingerprint(gb, assignment: str, student: str, notebooks: list[Path],
+                with_hidden_tests: bool) -> str:
+    """What a feedback page of this submission shows, as one hash: the graded notebooks,
+    the gradebook's grades and comments (automatic and manual), the late penalty."""
+    from nbgrader.api import MissingEntry
+
+    digest = hashlib.sha256(f"{FORMAT}|{with_hidden_tests}".encode())
+    for path in notebooks:
+        digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        try:
+            nb = gb.find_submission_notebook(path.stem, assignment, student)
+        except MissingEntry:
+            digest.update(b"no grades")
+            continue
+        rows = [("late", nb.late_submission_penalty)]
+        rows += sorted((g.name, g.auto_score, g.manual_score, g.extra_credit, g.max_score,
+                        g.needs_manual_grade) for g in nb.grades)
+        rows += sorted((c.name, c.auto_comment, c.manual_comment) for c in nb.comments)
+        digest.update(json.dumps(rows, default=str).encode())
+    return digest.hexdigest()
+
+
+def page_mark(page: Path) -> str | None:
+    """The fingerprint a page of ours carries, or None (not ours, or unreadable)."""
+    try:
+        with open(page, encoding="utf-8", errors="replace") as fh:
+            head = fh.read(8192)
+    except OSError:
+        return None
+    found = MARK_RE.search(head)
+    return found.group(1) if found else None
+
+
+def put_mark(page: Path, stamp: str) -> None:
+    text = page.read_text(encoding="utf-8")
+    tag = f'<meta name="{MARK}" content="{stamp}">'
+    at = text.find("<head>")
+    text = text[:at + 6] + "\n" + tag + text[at + 6:] if at >= 0 else tag + "\n" + text
+    tmp = page.with_name(page.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, page)
+
+
+def shows_hidden_tests(page: Path, source: Path) -> bool:
+    """Whether the page quotes a hidden test of the source notebook."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(source, as_version=4)
+        text = page.read_text(encoding="utf-8", errors="replace")
+    except Exception:
+        return False
+    clearer = ClearHiddenTests()
+    begin, end = clearer.begin_test_delimeter, clearer.end_test_delimeter
+    hidden, shown = set(), set()
+    for cell in nb.cells:
+        inside, outside = split_hidden(cell.get("source", ""), begin, end)
+        hidden |= inside
+        shown |= outside
+    secret = Secret(hidden, shown)
+    seen = html.unescape(TAG.sub("", text))
+    return begin in seen or bool(secret) and secret.in_text(seen)
 
 
 @dataclass
@@ -298,6 +443,9 @@ class FeedbackReport:
     up_to_date: int = 0
     failed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    not_ours: int = 0  # pages written by plain nbgrader, rewritten
+    stale: int = 0  # pages of ours whose grades changed since, rewritten
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -306,7 +454,11 @@ class FeedbackReport:
     def lines(self) -> list[str]:
         out = [f"Feedback: {len(self.written)} page(s) written, {self.up_to_date} already up to "
                f"date, {len(self.failed)} failed ({self.seconds:.1f} s)."]
+        if self.not_ours or self.stale:
+            out.append(f"  rewritten: {self.not_ours} submission(s) whose pages were written by "
+                       f"plain nbgrader, {self.stale} whose grades or comments changed since")
         out += [f"  FAILED {printable(f)}" for f in self.failed]
+        out += [f"WARNING: {printable(w)}" for w in self.warnings]
         return out
 
 
@@ -321,17 +473,19 @@ def _init_worker(root: str, with_hidden_tests: bool) -> None:
     os.chdir(root)
 
 
-def _page(assignment: str, student: str) -> tuple[str, str, str | None]:
+def _page(assignment: str, student: str, stamp: str = "",
+          pages: tuple[Path, ...] = ()) -> tuple[str, str, str | None]:
     nbg = _STATE["nbg"]
     conv = nbg.feedback_converter()
     # nbgrader_config.py names both of ours already; put them in place whatever it says
-    ours = (HideHiddenTests, ResultsSummary)
+    ours = (HideHiddenTests, ResultsSummary, StripPaths)
     pps = [p for p in conv.preprocessors if not (isinstance(p, type) and issubclass(p, ours))]
     names = [getattr(p, "__name__", str(p)) for p in pps]
     at = names.index("GetGrades") + 1 if "GetGrades" in names else len(pps)
     pps.insert(at, ResultsSummary)
     if not _STATE["hidden"]:
         pps.insert(0, HideHiddenTests)
+    pps.insert(0, StripPaths)
     conv.preprocessors = pps
     conv.force = True
     cd = nbg.coursedir
@@ -344,6 +498,10 @@ def _page(assignment: str, student: str) -> tuple[str, str, str | None]:
         return assignment, student, f"{type(exc).__name__}: {exc} {log}".strip()
     finally:
         cd.assignment_id, cd.student_id = "", "*"
+    if stamp:
+        for page in pages:
+            if page.exists():
+                put_mark(page, stamp)
     return assignment, student, None
 
 
@@ -358,27 +516,49 @@ def generate(root: Path, assignments: list[str] | None = None,
     report = FeedbackReport()
     todo = []
     graded_dir = root / cd.autograded_directory
-    for folder in sorted(graded_dir.glob("*/*")):
-        student, assignment = folder.parent.name, folder.name
-        if (assignments and assignment not in assignments) or (students and student not in students):
-            continue
-        notebooks = sorted(folder.glob("*.ipynb"))
-        if not notebooks:
-            continue
-        out = root / nbg.path(cd.feedback_directory, student, assignment)
-        pages = [out / (nb.stem + ".html") for nb in notebooks]
-        newest = max(nb.stat().st_mtime for nb in notebooks)
-        if not force and all(p.exists() and p.stat().st_mtime >= newest for p in pages):
-            report.up_to_date += 1
-            continue
-        todo.append((assignment, student, pages))
+    leaked = []
+    from .gradebook import open_gradebook
+
+    with open_gradebook(nbg.db_url, nbg.course_id) as gb:
+        for folder in sorted(graded_dir.glob("*/*")):
+            student, assignment = folder.parent.name, folder.name
+            if (assignments and assignment not in assignments) or \
+                    (students and student not in students):
+                continue
+            notebooks = sorted(folder.glob("*.ipynb"))
+            if not notebooks:
+                continue
+            out = root / nbg.path(cd.feedback_directory, student, assignment)
+            pages = [out / (nb.stem + ".html") for nb in notebooks]
+            stamp = fingerprint(gb, assignment, student, notebooks, with_hidden_tests)
+            marks = [page_mark(p) if p.exists() else None for p in pages]
+            if not force and all(m == stamp for m in marks):
+                report.up_to_date += 1
+                continue
+            theirs = [p for p, m in zip(pages, marks, strict=True) if p.exists() and m is None]
+            if theirs:
+                report.not_ours += 1
+                source = root / cd.source_directory / assignment
+                leaked += [p for p in theirs if shows_hidden_tests(p, source / (p.stem + ".ipynb"))]
+            elif any(m is not None and m != stamp for m in marks):
+                report.stale += 1
+            todo.append((assignment, student, stamp, pages))
+    if leaked:
+        names = ", ".join(str(p.relative_to(root)) for p in leaked[:5])
+        more = f" and {len(leaked) - 5} more" if len(leaked) > 5 else ""
+        report.warnings.append(
+            f"{len(leaked)} feedback page(s) written by plain nbgrader showed hidden tests "
+            f"({names}{more}); they are rewritten now without them. Copies already released "
+            f"to students stay until feedback is released again (nbgrader release_feedback, or "
+            f"the formgrader's Release Feedback).")
     if todo:
         from .pool import _context
 
         size = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
         with ProcessPoolExecutor(size, mp_context=_context(), initializer=_init_worker,
                                  initargs=(str(root), with_hidden_tests)) as ex:
-            futures = [(ex.submit(_page, a, s), pages) for a, s, pages in todo]
+            futures = [(ex.submit(_page, a, s, stamp, tuple(pages)), pages)
+                       for a, s, stamp, pages in todo]
             for fut, pages in futures:
                 assignment, student, error = fut.result()
                 if error:

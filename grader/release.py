@@ -44,4 +44,7 @@ def release(root: Path = course.ROOT, ids: list[str] | None = None) -> list[Path
             except Exception as exc:
                 details = "\n".join(log.take()[-5:])
                 raise ReleaseError(f"nbgrader could not release {aid}: {exc}\n{details}") from exc
+        from .late import apply_due_dates
+
+        apply_due_dates(app.coursedir.db_url, app.coursedir.course_id, app.config)
     return [course.release_notebook(aid, root) for aid in ids]

@@ -1,8 +1,13 @@
 """The class in numbers: the grades CSV and an HTML report.
 
-``export_csv`` writes nbgrader's own grades CSV (its ``CsvExportPlugin``, or the export
-plugin set in nbgrader_config.py), one row per student and assignment; ``by_test`` adds a
-long table with one row per test cell, for a per-exercise view in a spreadsheet.
+``export_csv`` writes nbgrader's grades CSV (the columns of ``nbgrader export``) with one
+more column, ``reason``: one row per student and assignment, for every student the class
+knows (roster, submissions, records, files refused at collect; see :mod:`grader.standing`),
+so a student whose file was refused or could not be graded has a row with 0 and why. Only
+assignments with something submitted are listed unless ``include_all``. An export plugin
+set in nbgrader_config.py (``c.ExportApp.plugin_class``) is used instead, as nbgrader would.
+``by_test`` adds a long table with one row per test cell, for a per-exercise view in a
+spreadsheet.
 
 ``build`` writes ``grading/report/index.html``: a single self-contained page (the score
 histograms are embedded, and also saved beside it as PNG files) with, per assignment,
@@ -25,7 +30,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import course, gradebook, nbgrader_app, records
+from . import course, gradebook, nbgrader_app, records, standing
 from .escape import printable
 
 REPORT_DIR = Path("grading") / "report"
@@ -34,8 +39,9 @@ REPORT_DIR = Path("grading") / "report"
 # -- export ---------------------------------------------------------------------------
 
 
-def export_csv(root: Path, dest: Path, by_test: Path | None = None) -> list[Path]:
-    """nbgrader's grades CSV at ``dest`` (and the per-test table at ``by_test``)."""
+def export_csv(root: Path, dest: Path, by_test: Path | None = None,
+               include_all: bool = False) -> list[Path]:
+    """The grades CSV at ``dest`` (and the per-test table at ``by_test``)."""
     from nbgrader.api import Gradebook
     from nbgrader.plugins import CsvExportPlugin
 
@@ -47,11 +53,20 @@ def export_csv(root: Path, dest: Path, by_test: Path | None = None) -> list[Path
 
         module, name = cls.rsplit(".", 1)
         cls = getattr(importlib.import_module(module), name)
-    plugin = cls(parent=nbg.app)
-    plugin.to = str(dest)
     Path(dest).parent.mkdir(parents=True, exist_ok=True)
-    with Gradebook(gradebook.with_busy_timeout(nbg.db_url), nbg.course_id) as gb:
-        plugin.export(gb)
+    if cls is CsvExportPlugin:
+        rows = standing.csv_rows(standing.load(root, include_all))
+        tmp = Path(dest).with_name(Path(dest).name + ".tmp")
+        with open(tmp, "w", newline="") as fh:
+            out = csv.DictWriter(fh, standing.CSV_FIELDS)
+            out.writeheader()
+            out.writerows(rows)
+        tmp.replace(dest)
+    else:
+        plugin = cls(parent=nbg.app)
+        plugin.to = str(dest)
+        with Gradebook(gradebook.with_busy_timeout(nbg.db_url), nbg.course_id) as gb:
+            plugin.export(gb)
     written = [Path(dest)]
     if by_test:
         rows = gradebook.scores(nbg.db_url, nbg.course_id)
@@ -81,6 +96,9 @@ class AssignmentStats:
     failed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     exercises: list[dict] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # every file refused at collect
+    pending: list[str] = field(default_factory=list)  # submitted, not graded yet
+    reasons: dict[str, str] = field(default_factory=dict)  # student -> why (CSV's reason)
 
 
 def _exercise_map(root: Path, assignment: str, grade_ids: list[str]) -> list[tuple[str, list[str]]]:
@@ -101,34 +119,31 @@ def _exercise_map(root: Path, assignment: str, grade_ids: list[str]) -> list[tup
     return groups
 
 
-def collect_stats(root: Path) -> tuple[list[AssignmentStats], list[records.Result]]:
+def collect_stats(root: Path, include_all: bool = False
+                  ) -> tuple[list[AssignmentStats], list[records.Result]]:
     from nbgrader.api import Gradebook
 
     nbg = nbgrader_app.load(root)
     recs = records.load_all(root)
-    by_key = {r.key: r for r in recs}
+    cls = standing.load(root, include_all)
     cells = gradebook.scores(nbg.db_url, nbg.course_id)
     stats = []
     with Gradebook(gradebook.with_busy_timeout(nbg.db_url), nbg.course_id) as gb:
-        students = sorted(s.id for s in gb.students)
-        for a in gb.assignments:
-            grade_ids = [c.name for nb in a.notebooks for c in nb.grade_cells]
-            points = {c.name: c.max_score for nb in a.notebooks for c in nb.grade_cells}
-            st = AssignmentStats(a.name, float(a.max_score or 0), len(students))
-            submitted = set()
-            for (aid, student), grades in cells.items():
-                if aid != a.name:
-                    continue
-                submitted.add(student)
-                rec = by_key.get((aid, student))
-                graded = (rec.status == records.GRADED if rec else
-                          all(g["auto_score"] is not None or g["manual_score"] is not None
-                              for g in grades.values()))
-                if graded:
-                    st.scores[student] = sum(g["score"] or 0 for g in grades.values())
+        db = {a.name: a for a in gb.assignments}
+        for a in cls.assignments:
+            nbs = db[a.name].notebooks if a.name in db else []
+            grade_ids = [c.name for nb in nbs for c in nb.grade_cells]
+            points = {c.name: c.max_score for nb in nbs for c in nb.grade_cells}
+            st = AssignmentStats(a.name, a.max_score, len(cls.students))
+            for one in cls.of(a.name):
+                st.reasons[one.student] = one.reason
+                if one.state == standing.GRADED:
+                    st.scores[one.student] = sum(g["score"] or 0 for g in
+                                                 cells.get((a.name, one.student), {}).values())
                 else:
-                    st.failed.append(student)
-            st.missing = [s for s in students if s not in submitted]
+                    {standing.FAILED: st.failed, standing.MISSING: st.missing,
+                     standing.REFUSED: st.refused, standing.PENDING: st.pending
+                     }[one.state].append(one.student)
             messages: dict[str, Counter] = {gid: Counter() for gid in grade_ids}
             for rec in recs:
                 if rec.assignment == a.name and rec.student in st.scores:
@@ -207,12 +222,13 @@ def _guard_seconds(rec: records.Result) -> str:
             f"{mean:.1f} ms each</small>")
 
 
-def build(root: Path, dest: Path | None = None, slowest: int = 10) -> Path:
+def build(root: Path, dest: Path | None = None, slowest: int = 10,
+          include_all: bool = False) -> Path:
     """Write the class report; returns the path of its HTML page."""
     root = Path(root).resolve()
     dest = Path(dest) if dest else root / REPORT_DIR
     dest.mkdir(parents=True, exist_ok=True)
-    stats, recs = collect_stats(root)
+    stats, recs = collect_stats(root, include_all)
 
     def e(text) -> str:  # names, failures and flags come from submissions
         return html.escape(printable(text))
@@ -232,14 +248,16 @@ def build(root: Path, dest: Path | None = None, slowest: int = 10) -> Path:
     for st in stats:
         values = list(st.scores.values())
         full = sum(v >= st.max_score for v in values)
-        rows.append([e(st.name), str(len(values)), str(len(st.failed)), str(len(st.missing)),
+        rows.append([e(st.name), str(len(values)), str(len(st.failed)), str(len(st.refused)),
+                     str(len(st.pending)), str(len(st.missing)),
                      f"{statistics.mean(values):.1f}" if values else "-",
                      f"{statistics.median(values):.1f}" if values else "-",
                      f"{st.max_score:g}",
                      f"{100 * full / len(values):.0f}%" if values else "-"])
     parts += ["<h2>Assignments</h2>",
-              _table(["assignment", "graded", "not gradable", "not submitted", "mean", "median",
-                      "max", "full marks"], rows)]
+              _table(["assignment", "graded", "could not be graded", "refused at collect",
+                      "not graded yet", "not submitted", "mean", "median", "max", "full marks"],
+                     rows)]
     for st in stats:
         parts.append(f"<h2 id='{e(st.name)}'>{e(st.name)}</h2>")
         if st.scores:
@@ -264,6 +282,19 @@ def build(root: Path, dest: Path | None = None, slowest: int = 10) -> Path:
         if st.missing:
             parts.append(f"<p>Not submitted ({len(st.missing)}): "
                          f"{e(', '.join(st.missing))}</p>")
+        # every student once: those who need a look first, then by score
+        order = ([(s, "could not be graded") for s in st.failed]
+                 + [(s, "refused at collect") for s in st.refused]
+                 + [(s, "not graded yet") for s in st.pending]
+                 + [(s, "graded") for s in sorted(st.scores, key=lambda s: (st.scores[s], s))]
+                 + [(s, "not submitted") for s in st.missing])
+        who = "".join(
+            f"<tr><td>{e(s)}</td><td>{state}</td><td class='num'>"
+            f"{f'{st.scores[s]:g}' if s in st.scores else '-'}</td>"
+            f"<td>{e(st.reasons.get(s, ''))}</td></tr>" for s, state in order)
+        parts.append(f"<details><summary>Students ({len(order)})</summary>"
+                     f"<table id='students-{e(st.name)}'><tr><th>student</th><th>state</th>"
+                     f"<th>score</th><th>reason</th></tr>{who}</table></details>")
     timed = sorted((r for r in recs if r.status == records.GRADED), key=lambda r: -r.seconds)
     parts.append("<h2>Slowest submissions</h2>")
     parts.append(_table(
@@ -273,11 +304,16 @@ def build(root: Path, dest: Path | None = None, slowest: int = 10) -> Path:
           _guard_seconds(r),
           f"{r.score:g} / {r.max_score:g}" if r.score is not None and r.max_score else "-"]
          for r in timed[:slowest]]) if timed else "<p>No graded submission.</p>")
-    failed = [r for r in recs if r.status != records.GRADED]
+    failed = [(st.name, s, st.reasons[s]) for st in stats for s in st.failed]
     parts.append(f"<h2>Could not be graded ({len(failed)})</h2>")
     parts.append(_table(["student", "assignment", "why"],
-                        [[e(r.student), e(r.assignment), e(r.failure or "")] for r in failed])
+                        [[e(s), e(a), e(why)] for a, s, why in failed])
                  if failed else "<p>None.</p>")
+    refused = [(st.name, s, st.reasons[s]) for st in stats for s in st.refused]
+    parts.append(f"<h2>Refused at collect ({len(refused)})</h2>")
+    parts.append(_table(["student", "assignment", "files and why"],
+                        [[e(s), e(a), e(why)] for a, s, why in refused])
+                 if refused else "<p>None.</p>")
     flagged = [r for r in recs if r.flags]
     parts.append(f"<h2>Flagged for a look ({len(flagged)})</h2>")
     parts.append(_table(["student", "assignment", "what"],

@@ -185,6 +185,7 @@ def test_a_small_class_goes_through_collect_autograde_feedback_export_report(
     assert float(rows[(TINY, "ada")]["score"]) == 5.0
     assert float(rows[(TINY, "bob")]["score"]) == 3.0
     assert float(rows[(TINY, "dan")]["score"]) == 0.0  # nothing collected for dan
+    assert rows[(TINY, "dan")]["reason"].startswith(f"renamed file refused: dan_{TINY} (1).ipynb")
     by_test = list(csv.DictReader(open(tmp_path / "tests.csv")))
     assert {"assignment": TINY, "student_id": "bob", "test": "test_double", "score": "0.0"}.items() \
         <= next(r for r in by_test if r["student_id"] == "bob" and r["test"] == "test_double").items()
@@ -196,7 +197,7 @@ def test_a_small_class_goes_through_collect_autograde_feedback_export_report(
     assert "data:image/png;base64," in report
     assert "double(21) should be 42, got 23" in report  # the most common reasons
     assert "33%" in report and "1 of 3" in report  # double: only ada passed
-    assert "Not submitted (1): dan" in report
+    assert "Refused at collect (1)" in report and "Not submitted" not in report
 
 
 def hidden_test_lines(root: Path, assignment: str) -> set[str]:

@@ -161,7 +161,7 @@ def test_submission_fingerprint_changes_with_content(tmp_path):
     assert records.submission_hash(tmp_path, [".ipynb_checkpoints"]) not in (second, third)
 
 
-@pytest.mark.parametrize("command", ["release", "collect", "autograde", "feedback", "export",
+@pytest.mark.parametrize("command", ["release", "collect", "autograde", "feedback", "export", "roster",
                                      "report"])
 def test_every_command_explains_itself(command, capsys):
     with pytest.raises(SystemExit) as exit_:
