@@ -40,7 +40,7 @@ STUDENT_PACKAGES = {
     "aiofiles": "files without blocking (04, 08)",
     "looptime": "virtual time in the tests",
     "nest-asyncio": "script-style code in a notebook (01)",
-    "tqdm": "progress bars (06)",
+    "tqdm": "progress bars (asynclab.widgets.progress)",
 }
 # Text that must never reach a student (the markers nbgrader removes at release).
 SECRETS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS",
