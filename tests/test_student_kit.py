@@ -26,16 +26,29 @@ import importlib.util
 import json
 import os
 import re
+import shlex
+import signal
 import subprocess
 import sys
 import sysconfig
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
+from browser.conftest import (
+    CHROMIUM_FLAGS,
+    STARTUP_TIMEOUT,
+    VIEWPORT,
+    Lab,
+    find_chromium,
+    free_port,
+)
+from browser.test_nbgrader import validate
 from test_release import secret_lines
 
 from grader import course
@@ -348,3 +361,188 @@ def test_notebook_01_runs_top_to_bottom_in_the_kit(kit_env, kit):
     assert answers >= 4 and tests >= 4, (answers, tests)
     assert pictures >= 1, "no timeline was drawn"
     assert not problems, "\n".join(problems)
+
+
+# ------------------------------------------------------------------ in the browser
+
+TOAST_RECORDER = """
+window.__toasts = [];
+new MutationObserver(() => {
+    for (const toast of document.querySelectorAll('.Toastify__toast')) {
+        const text = toast.textContent.trim();
+        if (!window.__toasts.includes(text)) window.__toasts.push(text);
+    }
+}).observe(document, {childList: true, subtree: true});
+"""
+SIDEBAR_TABS_JS = """() => [...document.querySelectorAll('.jp-SideBar .lm-TabBar-tab')]
+    .map(t => `${t.getAttribute('title') ?? ''} ${t.textContent}`.trim())"""
+
+
+class Server:
+    """A JupyterLab started by ``command`` (the kit's start.py, or make lab's command line)."""
+
+    def __init__(self, command: list[str], port: int, cwd: Path, env: dict[str, str],
+                 root: Path, log: Path):
+        self.root, self.log_path, self.port = root, log, port
+        self.token = os.urandom(16).hex()
+        env = dict(env, JUPYTER_TOKEN=self.token)
+        env.pop("DISPLAY", None)
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def api(self, path: str):
+        request = urllib.request.Request(self.url + path,
+                                         headers={"Authorization": f"token {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as r:
+            return json.load(r)
+
+    def status(self, path: str) -> int:
+        request = urllib.request.Request(self.url + path,
+                                         headers={"Authorization": f"token {self.token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"JupyterLab exited:\n{self.log_tail()}"
+            with contextlib.suppress(OSError, ValueError):
+                self.api("/api/status")
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"JupyterLab did not start:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:]).replace(self.token, "<token>")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)  # the group started for this server
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=5)
+
+
+def server_args(server_port: int) -> list[str]:
+    args = [f"--port={server_port}", "--no-browser", "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port_retries=0"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        args.append("--allow-root")
+    return args
+
+
+def make_lab_command(port: int) -> list[str]:
+    """The command ``make lab`` runs (``make -n``: nothing is set up or started by make)."""
+    done = subprocess.run(["make", "-s", "-n", "-C", str(ROOT), "lab", f"VENV={sys.prefix}",
+                           f"PORT={port}"], capture_output=True, text=True, timeout=60)
+    recipe = re.sub(r"\\\n\s*", " ", done.stdout)  # the recipe's continued lines, joined
+    lines = [line for line in recipe.splitlines() if "/bin/jupyter lab" in line]
+    assert done.returncode == 0 and len(lines) == 1, done.stdout + done.stderr
+    return shlex.split(lines[0])
+
+
+def page_for(browser, server: Server):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(60_000)
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        (server.url + "/", "data:", "blob:")) else route.abort())
+    page = context.new_page()
+    page.add_init_script(TOAST_RECORDER)
+    page.goto(f"{server.url}/lab?token={server.token}")
+    page.locator(".jp-DirListing-item").first.wait_for()
+    page.locator(".lm-MenuBar-item", has_text=re.compile("^File$")).wait_for()
+    return page
+
+
+def menus(page) -> list[str]:
+    return [t.strip() for t in page.locator(".lm-MenuBar-item").all_text_contents()]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    path = find_chromium()
+    if path is None:
+        if os.environ.get("BROWSER_TESTS") == "required":
+            pytest.fail("Chromium is not installed (BROWSER_TESTS=required)", pytrace=False)
+        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=path, headless=True,
+                                             args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+def test_student_lab_validates_and_shows_no_instructor_tools(kit_env, kit, chromium,
+                                                             tmp_path_factory):
+    """The kit's JupyterLab, started with its README's command: Validate answers on notebook
+    01; no Nbgrader menu, no Create Assignment panel, no news pop-up, no instructor server
+    extensions. The instructor's ``make lab`` (with a fresh Jupyter configuration), started
+    beside it, shows all three, so the checks can see what they look for."""
+    logs = tmp_path_factory.mktemp("kit-lab")
+    port = free_port()
+    student = Server([str(kit_env.python), "start.py", *server_args(port)], port, cwd=kit,
+                     env=kit_env.env, root=kit / "notebooks", log=logs / "student.log")
+    home = logs / "instructor-jupyter"
+    instructor_env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MPL"))}
+    instructor_env.update(JUPYTER_CONFIG_DIR=str(home / "config"),
+                          JUPYTER_DATA_DIR=str(home / "data"),
+                          JUPYTER_RUNTIME_DIR=str(home / "runtime"))
+    # nbgrader's exchange, as the browser tests set it: the default one is not writable here.
+    (home / "exchange").mkdir(parents=True)
+    (home / "exchange").chmod(0o777)
+    (home / "config").mkdir()
+    (home / "config" / "nbgrader_config.py").write_text(
+        f"c = get_config()  # noqa: F821\nc.Exchange.root = {str(home / 'exchange')!r}\n")
+    port = free_port()
+    instructor = Server(make_lab_command(port), port, cwd=ROOT, env=instructor_env, root=ROOT,
+                        log=logs / "instructor.log")
+    try:
+        student.wait_ready()
+        instructor.wait_ready()
+        # The server: Validate's extension answers, the instructor's ones are not loaded.
+        assert student.status(f"/nbgrader_version?version={md.version('nbgrader')}") == 200
+        for path in ("/formgrader", "/assignments", "/courses"):
+            assert student.status(path) == 404, f"the student's server answers {path}"
+            assert instructor.status(path) != 404, f"the instructor's server lacks {path}"
+
+        page = page_for(chromium, student)
+        lab = Lab(page, student)
+        result = validate(lab, f"{NB01}/{NB01}.ipynb")
+        assert result["header"] == "Validation Results", result
+        assert "validation-failed" in result["classes"], result["text"][:2000]
+        assert "not answered yet" in result["text"], result["text"][:2000]
+        lab.close_dialogs()
+        student_menus, student_tabs = menus(page), page.evaluate(SIDEBAR_TABS_JS)
+        student_toasts = page.evaluate("window.__toasts")
+
+        teacher = page_for(chromium, instructor)
+        teacher.locator(".Toastify__toast", has_text="Jupyter news").wait_for()
+        teacher.locator(".lm-MenuBar-item", has_text=re.compile("^Nbgrader$")).wait_for()
+        teacher_tabs = teacher.evaluate(SIDEBAR_TABS_JS)
+        assert any("Create Assignment" in t for t in teacher_tabs), teacher_tabs
+
+        assert "Kernel" in student_menus and "Nbgrader" not in student_menus, student_menus
+        assert student_tabs and not [t for t in student_tabs if "Assignment" in t], student_tabs
+        assert not [t for t in student_toasts if "news" in t.lower()], student_toasts
+    except BaseException:
+        print("--- student's JupyterLab\n" + student.log_tail())
+        print("--- instructor's JupyterLab\n" + instructor.log_tail())
+        raise
+    finally:
+        student.stop()
+        instructor.stop()
