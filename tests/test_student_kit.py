@@ -494,9 +494,6 @@ def test_student_lab_validates_and_shows_no_instructor_tools(kit_env, kit, chrom
     extensions. The instructor's ``make lab`` (with a fresh Jupyter configuration), started
     beside it, shows all three, so the checks can see what they look for."""
     logs = tmp_path_factory.mktemp("kit-lab")
-    port = free_port()
-    student = Server([str(kit_env.python), "start.py", *server_args(port)], port, cwd=kit,
-                     env=kit_env.env, root=kit / "notebooks", log=logs / "student.log")
     home = logs / "instructor-jupyter"
     instructor_env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "MPL"))}
     instructor_env.update(JUPYTER_CONFIG_DIR=str(home / "config"),
@@ -508,10 +505,17 @@ def test_student_lab_validates_and_shows_no_instructor_tools(kit_env, kit, chrom
     (home / "config").mkdir()
     (home / "config" / "nbgrader_config.py").write_text(
         f"c = get_config()  # noqa: F821\nc.Exchange.root = {str(home / 'exchange')!r}\n")
-    port = free_port()
-    instructor = Server(make_lab_command(port), port, cwd=ROOT, env=instructor_env, root=ROOT,
-                        log=logs / "instructor.log")
+    instructor_port = free_port()
+    instructor_command = make_lab_command(instructor_port)
+    servers: list[Server] = []
     try:
+        port = free_port()
+        student = Server([str(kit_env.python), "start.py", *server_args(port)], port, cwd=kit,
+                         env=kit_env.env, root=kit / "notebooks", log=logs / "student.log")
+        servers.append(student)
+        instructor = Server(instructor_command, instructor_port, cwd=ROOT, env=instructor_env,
+                            root=ROOT, log=logs / "instructor.log")
+        servers.append(instructor)
         student.wait_ready()
         instructor.wait_ready()
         # The server: Validate's extension answers, the instructor's ones are not loaded.
@@ -540,9 +544,9 @@ def test_student_lab_validates_and_shows_no_instructor_tools(kit_env, kit, chrom
         assert student_tabs and not [t for t in student_tabs if "Assignment" in t], student_tabs
         assert not [t for t in student_toasts if "news" in t.lower()], student_toasts
     except BaseException:
-        print("--- student's JupyterLab\n" + student.log_tail())
-        print("--- instructor's JupyterLab\n" + instructor.log_tail())
+        for server in servers:
+            print(f"--- JupyterLab of {server.root}\n{server.log_tail()}")
         raise
     finally:
-        student.stop()
-        instructor.stop()
+        for server in servers:
+            server.stop()
