@@ -22,6 +22,7 @@ help:
 	@echo "make autograde|feedback|grades-csv|report   one step of it"
 	@echo "make bench-grading [STUDENTS=8]         sequential nbgrader against ours (minutes)"
 	@echo "make hub     a JupyterHub for a class on this machine (root; see deploy/README.md)"
+	@echo "make student-kit [KIT_DIR=..]  a zip of the course for students, without solutions"
 	@echo "make clean    remove the venv, caches and grading output"
 
 $(STAMP): pyproject.toml
@@ -94,6 +95,17 @@ hub-env:
 hub:
 	$(PYTHON) deploy/localhub.py run --port $(HUB_PORT) $(if $(INSTRUCTOR),--instructor $(INSTRUCTOR)) \
 		$(foreach s,$(STUDENTS),--student $(s)) $(if $(CREATE_USERS),--create-users)
+
+# --- The student kit (student/; README "Students without a hub") ----------------------------
+# The released notebooks, an asynclab wheel, pinned requirements, start.py and its JupyterLab
+# settings, in a zip for students who work on their own machine. KIT_DIR=folder also writes
+# the kit unpacked into that (new) folder.
+KIT_ZIP ?= dist/asyncio-course-student.zip
+KIT_DIR ?=
+
+.PHONY: student-kit
+student-kit: setup
+	$(PY) student/build_kit.py --zip "$(KIT_ZIP)" $(if $(KIT_DIR),--dir "$(KIT_DIR)")
 
 bench-grading: setup
 	$(PY) bench/grading.py $(if $(STUDENTS),--students $(STUDENTS))

@@ -70,11 +70,11 @@ A test cell, in the source notebook::
     expect_clean(run, call=call)
     expect_equal(run.value, ["file 0.2", "file 0.3", "file 0.1"], call=call)
     expect_loop_time(run, 0.3, call=call, hint="One download after another? ...")
-    ### BEGIN HIDDEN TESTS
+    # (hidden tests, between nbgrader's BEGIN and END HIDDEN TESTS markers)
     rng, seed = fresh_random()
     delays = [rng.choice([0.1, 0.2, 0.3]) for _ in range(rng.randint(2, 6))]
     ...
-    ### END HIDDEN TESTS
+    # (end of the hidden tests)
     passed("download_all", "in order, at the same time, 0.3 s")
 """
 
