@@ -94,7 +94,7 @@ class Task:
     data: bytes  # tar.gz of its submitted folder and the folder nbgrader's set-up made
     folders: list[str] = field(default_factory=list)  # relative to the course root
     tries: int = 0  # workers it was given to so far
-    last_worker: str = ""
+    bounced: int = 0  # given back by the scheduler, its worker alive
 
 
 # -- versions ---------------------------------------------------------------------------
@@ -341,8 +341,22 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
         client.register_plugin(GraderPlugin(), name=PLUGIN)
         snap = tmp / "gradebook.db"
         gradebook.snapshot(ag.nbg.db_url, snap)
-        course_files = client.scatter(bundle(ag, todo, snap, ag.overrides), broadcast=True,
-                                      hash=False)
+        files = bundle(ag, todo, snap, ag.overrides)
+        course_files = None
+
+        def course():
+            """The course files on the workers; sent again if the scheduler lost them (a
+            worker that dies holding a task that uses them can take them along)."""
+            nonlocal course_files
+            if course_files is None or course_files.status != "finished":
+                course_files = client.scatter(files, broadcast=True, hash=False)
+            return course_files
+
+        def _alive() -> set[str]:
+            try:
+                return set(_workers(client))
+            except Exception:
+                return set()
 
         bar = ag._bar(len(todo))
         pending = deque(todo)
@@ -378,7 +392,7 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
             task.tries += 1
             key = (f"grade-{task.job.assignment}-{task.job.student}-{task.tries}-"
                    f"{uuid.uuid4().hex[:8]}")
-            future = client.submit(grade_task, course_files, task, slot.next, key=key,
+            future = client.submit(grade_task, course(), task, slot.next, key=key,
                                    workers=[slot.address], allow_other_workers=False,
                                    pure=False)
             slot.running = (task, future)
@@ -427,10 +441,20 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
             try:
                 result, outputs = future.result()
             except Exception as exc:
-                if type(exc).__name__ == "KilledWorker":  # the scheduler gave up on it
+                # A worker that dies takes its pinned task with it: the scheduler forgets
+                # the task (or gives up on it) before this process sees the worker go.
+                if future.cancelled() or type(exc).__name__ in ("KilledWorker",
+                                                                "FutureCancelledError",
+                                                                "CancelledError"):
+                    course()  # the scheduler may have dropped the course files with it
+                    if slot.address in _alive() and task.bounced < TRIES:
+                        task.tries -= 1  # not its fault: its worker lives; again
+                        task.bounced += 1
+                        retry.appendleft(task)
+                        return
                     slot.running = (task, future)
+                    slots.pop(slot.address, None)  # watch() takes it back if it lives
                     lost(slot, f"the Dask worker {slot.address} stopped")
-                    feed(slot)
                     return
                 feed(slot)
                 ag.record(summary, bar, ag.fail(
