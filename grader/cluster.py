@@ -349,7 +349,11 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
             worker that dies holding a task that uses them can take them along)."""
             nonlocal course_files
             if course_files is None or course_files.status != "finished":
-                course_files = client.scatter(files, broadcast=True, hash=False)
+                try:
+                    course_files = client.scatter(files, broadcast=True, hash=False,
+                                                  timeout=SCHEDULER_GONE)
+                except Exception:  # the scheduler is gone: watch() says so
+                    course_files = None
             return course_files
 
         def _alive() -> set[str]:
@@ -389,6 +393,10 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
             if task is None:
                 return
             slot.next = next_task()
+            if course() is None:  # no scheduler: keep both for later
+                retry.extendleft([t for t in (slot.next, task) if t is not None])
+                slot.next = None
+                return
             task.tries += 1
             key = (f"grade-{task.job.assignment}-{task.job.student}-{task.tries}-"
                    f"{uuid.uuid4().hex[:8]}")
@@ -446,7 +454,10 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
                 if future.cancelled() or type(exc).__name__ in ("KilledWorker",
                                                                 "FutureCancelledError",
                                                                 "CancelledError"):
-                    course()  # the scheduler may have dropped the course files with it
+                    if client.status != "running" or course() is None:
+                        retry.appendleft(task)  # the scheduler is gone, not the worker
+                        task.tries -= 1
+                        return
                     if slot.address in _alive() and task.bounced < TRIES:
                         task.tries -= 1  # not its fault: its worker lives; again
                         task.bounced += 1
