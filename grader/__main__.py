@@ -18,6 +18,7 @@ run as asked, 130 interrupted (Ctrl-C; run the same command again to continue).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -68,9 +69,21 @@ def cmd_release(args) -> int:
 
 def cmd_autograde(args) -> int:
     root = course_root(args)
-    from .pool import warm_up
+    target = None
+    if args.scheduler and args.cluster:
+        raise UsageError("--scheduler and --cluster exclude each other")
+    if args.scheduler or args.cluster:
+        if importlib.util.find_spec("distributed") is None:
+            raise UsageError("grading on a Dask cluster needs dask[distributed]: "
+                             "pip install '.[cluster]'")
+        from .cluster import Target
 
-    warm_up()  # the workers' imports start now, beside this process's own
+        target = Target(scheduler=args.scheduler,
+                        local_workers=(args.jobs or os.cpu_count() or 1) if args.cluster else None)
+    else:
+        from .pool import warm_up
+
+        warm_up()  # the workers' imports start now, beside this process's own
     from .autograde import Autograder, SetupError
 
     overrides = {"Execute": {"timeout": args.timeout}} if args.timeout else {}
@@ -79,7 +92,7 @@ def cmd_autograde(args) -> int:
     progress = True if args.progress else (False if args.no_progress else None)
     try:
         grader = Autograder(root, jobs=args.jobs, force=args.force, overrides=overrides or None,
-                            progress=progress)
+                            progress=progress, cluster=target)
         summary = grader.run(args.assignments or None, args.student or None)
     except SetupError as exc:
         raise UsageError(str(exc)) from exc
@@ -194,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run kernels without bubblewrap (where it cannot run): the students' "
                          "code can then read and reach all the grader can; records and the "
                          "report say so")
+    ag.add_argument("--scheduler", metavar="ADDRESS",
+                    help="grade on the workers of this running Dask scheduler, e.g. "
+                    "tcp://10.0.0.5:8786 (needs dask[distributed]; see the README)")
+    ag.add_argument("--cluster", choices=["local"],
+                    help="grade on a Dask LocalCluster of --jobs worker processes here")
     ag.set_defaults(func=cmd_autograde)
 
     co = sub.add_parser(

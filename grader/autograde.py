@@ -71,6 +71,7 @@ class Summary:
     failed: list[Result] = field(default_factory=list)
     skipped: list[Submission] = field(default_factory=list)
     interrupted: bool = False
+    stopped: str = ""  # why the run stopped early, other than Ctrl-C (the cluster went away)
     not_done: int = 0  # submissions left for the next run after an interruption
     seconds: float = 0.0
     parent_seconds: float = 0.0  # spent by this process in gradebook writes
@@ -106,6 +107,8 @@ class Summary:
         if not done and not self.skipped:
             out.append("Nothing to grade.")
         if self.interrupted:
+            if self.stopped:
+                out.append(f"Stopped: {self.stopped}.")
             out.append(f"Interrupted: {self.not_done} submission(s) not graded yet. Grades saved "
                        f"so far are kept; run the same command again to grade the rest.")
         unsandboxed = [r for r in self.graded if r.sandbox and r.sandbox != "sandboxed"]
@@ -148,10 +151,11 @@ class Autograder:
 
     def __init__(self, root: Path, jobs: int | None = None, force: bool = False,
                  overrides: dict | None = None, progress: bool | None = None,
-                 out=sys.stderr):
+                 out=sys.stderr, cluster=None):
         self.root = Path(root).resolve()
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.force = force
+        self.cluster = cluster  # a grader.cluster.Target: grade on Dask, not the pool
         self.overrides = overrides
         self.progress = progress
         self.out = out
@@ -195,16 +199,20 @@ class Autograder:
                 found.append(sub)
         return found
 
-    def check_sandbox(self) -> None:
-        """Stop before grading anything if kernels are to be sandboxed but cannot be."""
+    def wants_sandbox(self) -> bool:
+        """Kernels are to run in the course's sandbox (it is configured and not turned off)."""
         from .preprocessors import GuardedExecute, SandboxedKernelManager
-        from .sandbox import probe_cached
 
         runs = [p for p in self.converter.autograde_preprocessors
                 if isinstance(p, type) and issubclass(p, GuardedExecute)]
-        config = self.nbg.app.config
-        manager = SandboxedKernelManager(config=config)
-        if runs and manager.sandbox:
+        return bool(runs) and SandboxedKernelManager(config=self.nbg.app.config).sandbox
+
+    def check_sandbox(self) -> None:
+        """Stop before grading anything if kernels are to be sandboxed but cannot be (on a
+        cluster, the workers are checked instead: kernels run there)."""
+        from .sandbox import probe_cached
+
+        if self.cluster is None and self.wants_sandbox():
             why = probe_cached()
             if why:
                 raise SetupError(f"grading kernels cannot be sandboxed on this machine: {why}")
@@ -438,6 +446,10 @@ class Autograder:
         # sure that row exists so the snapshots are only ever read.
         with Gradebook(gradebook.with_busy_timeout(self.nbg.db_url)):
             pass
+        if self.cluster is not None:
+            from .cluster import grade
+
+            return grade(self, gb, todo, summary, self.cluster)
         size = min(self.jobs, len(todo))
         summary.workers = size
         tmp = Path(tempfile.mkdtemp(prefix="grader-"))
@@ -457,12 +469,7 @@ class Autograder:
         told_done: set[int] = set()
 
         def record(result: Result) -> None:
-            (summary.graded if result.status == GRADED else summary.failed).append(result)
-            if result.status != GRADED and not bar.disable:  # the summary lists them too
-                bar.write(printable(f"FAILED {result.student}/{result.assignment}: "
-                                    f"{result.failure}"), file=self.out)
-            bar.update(1)
-            bar.set_postfix_str(f"failed {len(summary.failed)}" if summary.failed else "")
+            self.record(summary, bar, result)
 
         def next_job() -> Job | None:
             while ready or pending:
@@ -547,11 +554,23 @@ class Autograder:
     def _lost(self, i: int, held, reason: str, record) -> None:
         """The worker ``i`` is gone: its submissions fail with ``reason``."""
         while held[i]:
-            job = held[i].popleft()
-            result = Result(assignment=job.assignment, student=job.student,
-                            submitted_hash=job.submitted_hash, notebooks=job.notebooks,
-                            worker=i, failure=reason, flags=job.flags, finished=time.time())
-            record(self.save(self.gb, job, result, {}))
+            record(self.fail(held[i].popleft(), reason, i))
+
+    def fail(self, job: Job, reason: str, worker: int | None) -> Result:
+        """A begun submission that could not be graded, saved as failed with ``reason``."""
+        result = Result(assignment=job.assignment, student=job.student,
+                        submitted_hash=job.submitted_hash, notebooks=job.notebooks,
+                        worker=worker, failure=reason, flags=job.flags, finished=time.time())
+        return self.save(self.gb, job, result, {})
+
+    def record(self, summary: Summary, bar, result: Result) -> None:
+        """Count a finished submission in the summary and the progress bar."""
+        (summary.graded if result.status == GRADED else summary.failed).append(result)
+        if result.status != GRADED and not bar.disable:  # the summary lists them too
+            bar.write(printable(f"FAILED {result.student}/{result.assignment}: "
+                                f"{result.failure}"), file=self.out)
+        bar.update(1)
+        bar.set_postfix_str(f"failed {len(summary.failed)}" if summary.failed else "")
 
     def _bar(self, total: int):
         from tqdm import tqdm

@@ -1,0 +1,284 @@
+"""Autograde on Dask distributed (grader/cluster.py) with real processes over TCP: a
+LocalCluster of two worker processes, and a scheduler and workers started as separate
+programs (`dask scheduler`, `dask worker`) in folders of their own, so nothing is shared but
+the network. Both give the pool's grades; a worker killed mid-submission costs that
+submission one more try and then a clear "lost"; a scheduler that goes away stops the run
+with what was saved kept; a worker of another version is refused."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from conftest import wrong_answers
+from grader_fixtures import TINY, TINY_FULL, copy_tree, submit_case
+from test_grader import REAL, released  # noqa: F401  (the released course, built once)
+
+from grader import course, gradebook, records
+
+pytestmark = pytest.mark.xdist_group("cluster")
+DASK = Path(sys.executable).parent / "dask"
+HANG = {"double": "import time\ntime.sleep(600)\ndef double(x):\n    return 2 * x",
+        "fetch": 'async def fetch(delay):\n    return f"done {delay}"'}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DaskProcesses:
+    """A `dask scheduler` and `dask worker`s as separate processes on 127.0.0.1, each in a
+    folder of its own; all of them stopped (with what they started) on the way out."""
+
+    def __init__(self, tmp: Path, workers: int = 2, preload: Path | None = None):
+        self.tmp, self.procs = tmp, []
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port",
+                    self.address.rsplit(":", 1)[1], "--no-dashboard"], "scheduler")
+        cmd = [str(DASK), "worker", self.address, "--nworkers", str(workers), "--nthreads",
+               "1", "--host", "127.0.0.1", "--no-dashboard", "--local-directory",
+               str(tmp / "dask-space")]
+        self.start(cmd + (["--preload", str(preload)] if preload else []), "workers")
+        self.workers = workers
+
+    def start(self, cmd: list[str], name: str) -> None:
+        folder = self.tmp / name
+        folder.mkdir(parents=True, exist_ok=True)
+        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115
+        env = dict(os.environ, TMPDIR=str(folder))  # where a worker grades
+        self.procs.append(subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=log, env=env,
+                                           start_new_session=True))
+        log.close()
+
+    def client(self):
+        from distributed import Client
+
+        return Client(self.address, timeout=60, set_as_default=False)
+
+    def wait_ready(self, client) -> None:
+        client.wait_for_workers(self.workers, timeout=90)
+
+    def kill_scheduler(self) -> None:
+        self.procs[0].send_signal(signal.SIGKILL)
+        self.procs[0].wait(10)
+
+    def close(self) -> None:
+        for proc in reversed(self.procs):  # workers first: their kernels go with them
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in reversed(self.procs):
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+
+
+@contextlib.contextmanager
+def dask_processes(tmp: Path, **kwargs):
+    procs = DaskProcesses(tmp, **kwargs)
+    try:
+        yield procs
+    finally:
+        procs.close()
+
+
+def autograde(root: Path, *flags: str, wait: bool = True):
+    cmd = [sys.executable, "-m", "grader", "autograde", "--course", str(root),
+           "--no-progress", *flags]
+    if not wait:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def scores(root: Path, assignment: str) -> dict:
+    return gradebook.scores("sqlite:///" + str(root / "grading" / "gradebook.db"),
+                            "asyncio-course", assignment)
+
+
+def statuses(root: Path) -> dict:
+    return {(r.student, r.assignment): (r.status, r.score, r.max_score)
+            for r in records.load_all(root)}
+
+
+# -- the same grades as the pool's --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def klass(released, tmp_path_factory) -> Path:  # noqa: F811
+    """01_coroutines handed in solved, untouched, with a typical wrong answer, and broken
+    (a syntax error in an answer), graded by the pool in a process of its own."""
+    root = copy_tree(released, tmp_path_factory.mktemp("cluster") / "course")
+    nb = nbformat.read(course.release_notebook(REAL, root), as_version=4)
+    solutions = course.solution_answers(REAL, root)
+    cell, variants = next(iter(wrong_answers(REAL).items()))
+    first = sorted(solutions)[0]
+    for student, answers in {
+            "ada": solutions, "cy": None,
+            "bob": dict(solutions, **{cell: next(iter(variants.values()))}),
+            "dan": dict(solutions, **{first: "def broken(:\n"})}.items():
+        course.submit(root, REAL, student, course.fill_answers(nb, answers) if answers else nb)
+    return root
+
+
+@pytest.fixture(scope="module")
+def by_pool(klass, tmp_path_factory) -> Path:
+    """The class graded by the course's pool (the default), which never imports Dask."""
+    root = copy_tree(klass, tmp_path_factory.mktemp("pool") / "course")
+    probe = ("import sys; from grader.__main__ import main; "
+             f"rc = main(['autograde', '--course', {str(root)!r}, '--jobs', '2', "
+             "'--no-progress']); "
+             "print('DASK-IMPORTED' if {'dask', 'distributed'} & set(sys.modules) else 'NO-DASK'); "
+             "sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 graded, 0 failed" in proc.stdout, proc.stdout
+    assert proc.stdout.strip().splitlines()[-1] == "NO-DASK", proc.stdout
+    return root
+
+
+def assert_same_as_pool(root: Path, pool: Path, out: str) -> None:
+    assert "4 graded, 0 failed" in out, out
+    ours, theirs = scores(root, REAL), scores(pool, REAL)
+    assert set(ours) == {(REAL, s) for s in ("ada", "bob", "cy", "dan")}
+    assert ours == theirs
+    by_student = {s: sum(c["score"] for c in cells.values()) for (_, s), cells in ours.items()}
+    full = sum(c["max_score"] for c in ours[(REAL, "ada")].values())
+    assert by_student["ada"] == full and by_student["cy"] == 0
+    assert 0 < by_student["bob"] < full and by_student["dan"] < full
+    assert statuses(root) == statuses(pool)
+    for student in ("ada", "bob", "cy", "dan"):  # the autograded notebooks came back
+        assert (root / "grading" / "autograded" / student / REAL / f"{REAL}.ipynb").is_file()
+
+
+def test_a_local_cluster_of_two_worker_processes_gives_the_pools_grades(
+        klass, by_pool, tmp_path):
+    root = copy_tree(klass, tmp_path / "course")
+    proc = autograde(root, "--cluster", "local", "--jobs", "2")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "2 worker(s)" in proc.stdout
+    assert_same_as_pool(root, by_pool, proc.stdout)
+    again = autograde(root, "--cluster", "local", "--jobs", "2")  # resume: nothing left
+    assert again.returncode == 0 and "Skipped 4 submission(s)" in again.stdout, again.stdout
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory):
+    """A scheduler and a `dask worker --nworkers 2 --nthreads 1` started as programs."""
+    with dask_processes(tmp_path_factory.mktemp("dask")) as procs:
+        client = procs.client()
+        try:
+            procs.wait_ready(client)
+            yield procs, client
+        finally:
+            client.close()
+
+
+def test_a_separately_started_scheduler_and_workers_give_the_pools_grades(
+        klass, by_pool, dask_cluster, tmp_path):
+    procs, client = dask_cluster
+    root = copy_tree(klass, tmp_path / "course")
+    proc = autograde(root, "--scheduler", procs.address)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_same_as_pool(root, by_pool, proc.stdout)
+    # the workers graded in folders of their own, and removed each submission after it
+    theirs = list((procs.tmp / "workers").glob("grader-dask-*"))
+    assert theirs and all((t / "nbgrader_config.py").is_file() for t in theirs)
+    assert not list((procs.tmp / "workers").glob("grader-dask-*/grading/*/*/*"))
+
+
+# -- faults -------------------------------------------------------------------------------
+
+
+def wait_for(what, timeout: float, step: float = 0.2):
+    end = time.time() + timeout
+    while time.time() < end:
+        found = what()
+        if found:
+            return found
+        time.sleep(step)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what.__doc__}")
+
+
+def running_on(client, marker: str) -> str | None:
+    """The worker whose current task's key holds ``marker``."""
+    for worker, keys in client.processing().items():
+        if any(marker in str(k) for k in keys):
+            return worker
+    return None
+
+
+def test_a_worker_killed_mid_submission_costs_one_more_try_then_a_clear_loss(
+        released, dask_cluster, tmp_path):  # noqa: F811
+    procs, client = dask_cluster
+    root = copy_tree(released, tmp_path / "course")
+    submit_case(root, TINY, "ann", "solved")
+    submit_case(root, TINY, "hal", None, answers=HANG)  # a cell that never ends
+    submit_case(root, TINY, "sol", "solved")
+    run = autograde(root, "--scheduler", procs.address, wait=False)
+    try:
+        killed = []
+        for attempt in (1, 2):
+            def hal_running(attempt=attempt):
+                """hal's submission, try {attempt}, running for a moment on a worker"""
+                return running_on(client, f"-{TINY}-hal-{attempt}-")
+
+            worker = wait_for(hal_running, 90)
+            time.sleep(1.5)  # it is in its notebook now (or booting its kernel)
+            assert worker not in killed  # tried again on another worker
+            pid = client.run(os.getpid, workers=[worker])[worker]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(worker)
+        out, _ = run.communicate(timeout=150)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 1, out
+    assert "2 graded, 1 failed" in out, out
+    assert f"hal/{TINY}: lost: the Dask worker" in out, out
+    assert "2 tries" in out
+    rec = records.load(root, TINY, "hal")
+    assert rec.status == records.FAILED and rec.failure.startswith("lost:")
+    got = scores(root, TINY)
+    for student in ("ann", "sol"):
+        assert {k: v["score"] for k, v in got[(TINY, student)].items()} == TINY_FULL
+    procs.wait_ready(client)  # the nannies bring the killed workers back for the next test
+
+
+def test_workers_of_another_version_are_refused_before_anything_is_graded(
+        released, tmp_path):  # noqa: F811
+    root = copy_tree(released, tmp_path / "course")
+    submit_case(root, TINY, "ann", "solved")
+    preload = tmp_path / "other_version.py"  # a worker whose Dask says it is another one
+    preload.write_text("import distributed\ndistributed.__version__ = '2000.1.0'\n")
+    with dask_processes(tmp_path / "dask", workers=1, preload=preload) as procs:
+        proc = autograde(root, "--scheduler", procs.address)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "distributed 2000.1.0 (here" in proc.stderr, proc.stderr
+    assert "nothing was graded" in proc.stderr
+    assert records.load(root, TINY, "ann") is None
+    assert scores(root, TINY) == {}
+
+
+def test_the_dask_options_are_checked_before_anything_runs(released, tmp_path):  # noqa: F811
+    root = copy_tree(released, tmp_path / "course")
+    submit_case(root, TINY, "ann", "solved")
+    both = autograde(root, "--scheduler", "tcp://127.0.0.1:1", "--cluster", "local")
+    assert both.returncode == 2 and "exclude each other" in both.stderr
+    assert records.load(root, TINY, "ann") is None
+
