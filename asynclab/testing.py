@@ -666,6 +666,13 @@ def _runqueue_seconds(fd: int | None) -> float | None:
         return None
 
 
+def _cpu_share(seconds: float, queued0: float | None, queued1: float | None) -> float:
+    """``seconds`` of real time less what this thread spent waiting for a CPU meanwhile."""
+    if queued0 is None or queued1 is None:
+        return seconds
+    return max(0.0, seconds - (queued1 - queued0))
+
+
 class _TimedHandle(asyncio.Handle):
     """A callback handle that notes when one step holds the loop for too long: real time
     spent in the step, less garbage collection and time spent waiting for a CPU."""
@@ -913,14 +920,17 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
         # (the loop waits until the new thread runs: tens of milliseconds on a busy machine)
         # or a process: that time is set aside, as garbage collection is.
         handed, set_aside = _perf_counter(), self._al_gc_seconds
+        queued = _runqueue_seconds(self._al_sched_fd)
         try:
             if pool.in_thread:
                 cfuture = pool.executor.submit(_timed_call, job, job.func, job.args)
             else:
                 job.t0 = _perf_counter()
                 cfuture = pool.executor.submit(job.func, *job.args)
-        finally:  # once: a garbage collection during the hand-over is part of it
-            self._al_gc_seconds = set_aside + (_perf_counter() - handed)
+        finally:  # once: a garbage collection during the hand-over is part of it, and
+            # waiting for a CPU meanwhile is taken off the step by _TimedHandle already
+            self._al_gc_seconds = set_aside + _cpu_share(
+                _perf_counter() - handed, queued, _runqueue_seconds(self._al_sched_fd))
         pool.busy += 1
         pool.peak = max(pool.peak, pool.busy)
         job.cfuture = cfuture
@@ -1195,13 +1205,15 @@ def _worker(
     capture.thread_id = threading.get_ident()
     _stop_tracing()  # none was handed over (see run_virtual); none is left from before
 
-    def on_gc(phase: str, info: dict[str, Any], _start: list[float] = [0.0]) -> None:  # noqa: B006
+    def on_gc(phase: str, info: dict[str, Any], _start: list[Any] = [0.0, None]) -> None:  # noqa: B006
         if threading.get_ident() != capture.thread_id:
             return
         if phase == "start":
             _start[0] = _perf_counter()
+            _start[1] = _runqueue_seconds(loop._al_sched_fd) if loop is not None else None
         elif loop is not None:
-            loop._al_gc_seconds += _perf_counter() - _start[0]
+            loop._al_gc_seconds += _cpu_share(_perf_counter() - _start[0], _start[1],
+                                              _runqueue_seconds(loop._al_sched_fd))
 
     loop: _VirtualLoop | None = None
     executor = _Executor()

@@ -520,7 +520,14 @@ EMPTY = {
 }
 
 
-def test_windows_over_http_and_directly(server):
+def test_windows_over_http_and_directly():
+    # a server of its own: it counts every request since its start, and a request that an
+    # earlier test gave up on may still reach the module's server on a busy machine
+    with DemoServer(**OPTIONS) as server:
+        _windows_over_http_and_directly(server)
+
+
+def _windows_over_http_and_directly(server):
     get(server.url("/flaky/r", fail_first=0))
     before = server.stats()
     assert before["flaky_attempts"] == {"r": 1} and before["total"] == 1
@@ -533,7 +540,7 @@ def test_windows_over_http_and_directly(server):
     assert window.id > opened["window"] and server.stats() == window.stats() == EMPTY
     assert get_json(server.url("/stats", window=opened["window"]))[1]["total"] == 1
     _, since_start = get_json(server.url("/stats"))
-    assert since_start["total"] >= 3 and since_start["per_route"]["items"] >= 1
+    assert since_start["total"] == 2 and since_start["per_route"]["items"] == 1
     assert repr(window) == f"<stats window {window.id} of the demo server in this process>"
     assert window.key("retry") == f"retry-w{window.id}"
 
