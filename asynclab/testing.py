@@ -155,6 +155,8 @@ _DEFAULT_THREADS = 32
 #: While a job runs in a thread whose progress cannot be told (it is running or waiting for a
 #: CPU), the loop looks again after this many real seconds before letting a timer fire.
 _POLL = 0.005
+#: While only executor jobs run, the loop also looks at their futures this often (seconds).
+_CATCH_UP = 0.25
 #: With no timer at all and nothing to run (waiting for outside I/O, not for executor jobs),
 #: the virtual clock follows the real clock in steps of this size (seconds).
 _IDLE_STEP = 0.01
@@ -947,12 +949,25 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
             pass
 
     def _al_ended_job(self, job: _Job) -> None:
+        if job.due_us is not None:  # its end reached the loop already (see _al_catch_up)
+            return
         self._al_running.discard(job)
         self._al_tracing.update(job.tracing)
         due = job.start_us + _quanta_us(job.seconds or 0.0)
         job.due_us = max(due, _us(self.time()))  # never in the past (the clock waited)
         self._al_ended.append(job)
         self.call_at(job.due_us / 1_000_000, self.call_soon, self._al_deliver)
+
+    def _al_catch_up(self) -> None:
+        """Take the end of every job whose future is done, in case word of it never came
+        (the executor calls back from its own thread, where an answer's code also runs): a
+        run waits for its jobs, never for a message that was lost."""
+        for job in list(self._al_running):
+            cfuture = job.cfuture
+            if cfuture is not None and cfuture.done():
+                if job.seconds is None:
+                    job.seconds = 0.0 if job.t0 is None else max(0.0, _perf_counter() - job.t0)
+                self._al_ended_job(job)
 
     def _al_deliver(self) -> None:
         """Deliver the results due now, in the order the jobs were submitted. (Scheduled with
@@ -1011,11 +1026,15 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
         if not self._al_running or (timeout is not None and timeout <= 0):
             return self._al_looptime_select(timeout)
         if timeout is None:  # nothing scheduled: wait for a job (or anything) in real time
-            return self._al_real_select(None)
-        wait = self._al_hold(timeout)
-        if wait is None:
-            return self._al_looptime_select(timeout)  # it moves the clock to the timer
-        return self._al_real_select(wait)
+            wait = _CATCH_UP
+        else:
+            wait = self._al_hold(timeout)
+            if wait is None:
+                return self._al_looptime_select(timeout)  # it moves the clock to the timer
+        events = self._al_real_select(min(wait, _CATCH_UP))
+        if not events:
+            self._al_catch_up()
+        return events
 
     def _al_hold(self, timeout: float) -> float | None:
         """None if the clock may move ``timeout`` on, to the next timer: every running job has

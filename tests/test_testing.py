@@ -222,6 +222,30 @@ def test_handing_a_job_to_an_executor_is_not_blocking():
         assert 0.09 <= run.blocking[0][1] < 0.12 + 0.1  # the sleep only, not the hand-overs
 
 
+def test_a_job_whose_end_is_never_announced_is_still_taken():
+    """The loop learns that a job ended from a callback in the executor's thread; if that
+    word is lost, the run still takes the result (it looks at the job's future) instead of
+    waiting until its real-time limit."""
+
+    class Deaf(concurrent.futures.Future):
+        def add_done_callback(self, fn):
+            pass  # the word never comes
+
+    class LosesWord(concurrent.futures.ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):
+            inner, outer = super().submit(fn, *args, **kwargs), Deaf()
+            inner.add_done_callback(lambda f: outer.set_result(f.result()))
+            return outer
+
+    async def hand_over(pool):
+        return await asyncio.get_running_loop().run_in_executor(pool, abs, -3)
+
+    with LosesWord(max_workers=1) as pool:
+        run = run_virtual(hand_over, pool, real_timeout=30)
+    assert (run.value, run.problems) == (3, [])
+    assert run.real_time < 10, "it waited for word that never came"
+
+
 def test_never_awaited_coroutine_is_detected_without_output():
     async def forgetful():
         fetch(1)  # no await
