@@ -335,6 +335,7 @@ class Launcher:
         _set_limits(args)
         env_note = "sandboxed" if not missing else "sandboxed, except: " + "; ".join(missing)
         command = [a.replace("@GRADER_SANDBOX@", env_note) for a in self.command]
+        self.parent = os.getppid()  # the grading process: when it goes, the kernel goes
         info_r, info_w = os.pipe()
         bwrap = command[:1] + ["--info-fd", str(info_w)] + command[1:]
         child = subprocess.Popen(bwrap, pass_fds=(info_w,), start_new_session=True,
@@ -346,6 +347,15 @@ class Launcher:
             return self._loop(child, info_r)
         finally:
             self._stop_server()
+
+    def _orphaned(self, child: subprocess.Popen) -> int:
+        """The grading process is gone: end the sandbox (bubblewrap's init, and with it
+        everything in its pid namespace) and stop."""
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        return child.wait()
 
     def _forward(self, signum, _frame) -> None:
         target = kernel_of(self.init_pid) if self.init_pid else None
@@ -360,6 +370,12 @@ class Launcher:
         pidfd = os.pidfd_open(child.pid)
         sel.register(pidfd, selectors.EVENT_READ, "exit")
         sel.register(info_r, selectors.EVENT_READ, "info")
+        try:  # a grading process killed outright (SIGKILL) takes its kernels with it
+            sel.register(os.pidfd_open(self.parent), selectors.EVENT_READ, "orphaned")
+        except OSError:
+            pass
+        if os.getppid() != self.parent:  # it went before we watched it
+            return self._orphaned(child)
         if self.listener is not None:
             sel.register(self.listener, selectors.EVENT_READ, "server")
         info = b""
@@ -367,6 +383,8 @@ class Launcher:
             for key, _ in sel.select():
                 if key.data == "exit":
                     return child.wait()
+                if key.data == "orphaned":
+                    return self._orphaned(child)
                 if key.data == "info":
                     chunk = os.read(info_r, 4096)
                     if not chunk:

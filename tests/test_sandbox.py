@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -178,6 +180,45 @@ def test_no_kernel_outlives_its_launcher(tmp_path, how):
     finally:
         if km.has_kernel:
             run_sync(km.shutdown_kernel)(now=True)
+
+
+GRADING_PROCESS = """
+import sys, time
+from jupyter_core.utils import run_sync
+from grader.preprocessors import SandboxedKernelManager
+
+km = SandboxedKernelManager(kernel_name="python3")
+run_sync(km.start_kernel)(cwd=sys.argv[1])
+kc = km.blocking_client()
+kc.start_channels()
+kc.wait_for_ready(timeout=60)
+while km._init_pid() is None:
+    time.sleep(0.05)
+print(km.provisioner.pid, km._init_pid(), km.kernel_pid(), flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_grading_process_killed_outright_takes_its_kernels_with_it(tmp_path):
+    """A grading worker killed with SIGKILL (out of memory, a lost cluster worker, an
+    instructor's kill -9) runs no clean-up of its own: its kernels' launchers see it go and
+    end their sandboxes."""
+    import time
+
+    grading = subprocess.Popen([sys.executable, "-c", GRADING_PROCESS, str(tmp_path)],
+                               stdout=subprocess.PIPE, text=True, cwd=COURSE)
+    try:
+        pids = [int(p) for p in grading.stdout.readline().split()]
+        assert len(pids) == 3 and all(_alive(p) for p in pids), pids
+        grading.kill()
+        grading.wait()
+        deadline = time.monotonic() + 20
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids), "the launcher, sandbox or kernel outlived it"
+    finally:
+        if grading.poll() is None:
+            grading.kill()
 
 
 def test_the_demo_server_is_the_graders_and_out_of_the_kernels_reach(tmp_path):
