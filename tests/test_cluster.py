@@ -7,10 +7,8 @@ with what was saved kept; a worker of another version is refused."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,80 +17,15 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import wrong_answers
+from dask_processes import dask_processes
 from grader_fixtures import TINY, TINY_FULL, copy_tree, submit_case
 from test_grader import REAL, released  # noqa: F401  (the released course, built once)
 
 from grader import course, gradebook, records
 
 pytestmark = pytest.mark.xdist_group("cluster")
-DASK = Path(sys.executable).parent / "dask"
 HANG = {"double": "import time\ntime.sleep(600)\ndef double(x):\n    return 2 * x",
         "fetch": 'async def fetch(delay):\n    return f"done {delay}"'}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class DaskProcesses:
-    """A `dask scheduler` and `dask worker`s as separate processes on 127.0.0.1, each in a
-    folder of its own; all of them stopped (with what they started) on the way out."""
-
-    def __init__(self, tmp: Path, workers: int = 2, preload: Path | None = None):
-        self.tmp, self.procs = tmp, []
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        self.start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port",
-                    self.address.rsplit(":", 1)[1], "--no-dashboard"], "scheduler")
-        cmd = [str(DASK), "worker", self.address, "--nworkers", str(workers), "--nthreads",
-               "1", "--host", "127.0.0.1", "--no-dashboard", "--local-directory",
-               str(tmp / "dask-space")]
-        self.start(cmd + (["--preload", str(preload)] if preload else []), "workers")
-        self.workers = workers
-
-    def start(self, cmd: list[str], name: str) -> None:
-        folder = self.tmp / name
-        folder.mkdir(parents=True, exist_ok=True)
-        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115
-        env = dict(os.environ, TMPDIR=str(folder))  # where a worker grades
-        self.procs.append(subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=log, env=env,
-                                           start_new_session=True))
-        log.close()
-
-    def client(self):
-        from distributed import Client
-
-        return Client(self.address, timeout=60, set_as_default=False)
-
-    def wait_ready(self, client) -> None:
-        client.wait_for_workers(self.workers, timeout=90)
-
-    def kill_scheduler(self) -> None:
-        self.procs[0].send_signal(signal.SIGKILL)
-        self.procs[0].wait(10)
-
-    def close(self) -> None:
-        for proc in reversed(self.procs):  # workers first: their kernels go with them
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-
-
-@contextlib.contextmanager
-def dask_processes(tmp: Path, **kwargs):
-    procs = DaskProcesses(tmp, **kwargs)
-    try:
-        yield procs
-    finally:
-        procs.close()
 
 
 def autograde(root: Path, *flags: str, wait: bool = True):
