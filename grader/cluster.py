@@ -349,6 +349,9 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
             worker that dies holding a task that uses them can take them along)."""
             nonlocal course_files
             if course_files is None or course_files.status != "finished":
+                if client.status != "running":  # the scheduler is away: sending them
+                    course_files = None  # would wait for the connect timeout
+                    return None
                 try:
                     course_files = client.scatter(files, broadcast=True, hash=False,
                                                   timeout=SCHEDULER_GONE)

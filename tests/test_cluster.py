@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from conftest import wrong_answers
 from dask_processes import dask_processes
-from grader_fixtures import TINY, TINY_FULL, copy_tree, submit_case
+from grader_fixtures import TINY, TINY_CASES, TINY_FULL, copy_tree, submit_case
 from test_grader import REAL, released  # noqa: F401  (the released course, built once)
 
 from grader import course, gradebook, records
@@ -26,6 +26,12 @@ from grader import course, gradebook, records
 pytestmark = pytest.mark.xdist_group("cluster")
 HANG = {"double": "import time\ntime.sleep(600)\ndef double(x):\n    return 2 * x",
         "fetch": 'async def fetch(delay):\n    return f"done {delay}"'}
+# A right answer that is slow only where a Dask worker grades it (its kernel's folder is in
+# the worker's own grader-dask-* folder): the pool, which grades it next, finds it quick.
+SLOW_ON_DASK = dict(TINY_CASES["solved"], double=(
+    "import os, time\n"
+    "if 'grader-dask-' in os.getcwd():\n"
+    "    time.sleep(600)\n" + TINY_CASES["solved"]["double"]))
 
 
 def autograde(root: Path, *flags: str, wait: bool = True):
@@ -191,6 +197,66 @@ def test_a_worker_killed_mid_submission_costs_one_more_try_then_a_clear_loss(
     for student in ("ann", "sol"):
         assert {k: v["score"] for k, v in got[(TINY, student)].items()} == TINY_FULL
     procs.wait_ready(client)  # the nannies bring the killed workers back for the next test
+
+
+def test_a_scheduler_that_goes_away_stops_the_run_keeping_what_was_saved_for_the_next(
+        released, tmp_path):  # noqa: F811
+    root = copy_tree(released, tmp_path / "course")
+    students = ("ann", "bob", "hal", "sol", "tom")
+    for student in students:
+        submit_case(root, TINY, student, None if student == "hal" else "solved",
+                    answers=SLOW_ON_DASK if student == "hal" else None)
+    with dask_processes(tmp_path / "dask") as procs:
+        client = procs.client()
+        try:
+            procs.wait_ready(client)  # both workers: ann's and hal's tasks run side by side
+            run = autograde(root, "--scheduler", procs.address, wait=False)
+
+            def ann_graded_and_hal_running():
+                """ann's grades saved and hal's submission on a worker"""
+                ann = records.load(root, TINY, "ann")  # each record is written as it is saved
+                return (ann is not None and ann.status == records.GRADED
+                        and running_on(client, f"-{TINY}-hal-"))
+
+            try:
+                wait_for(ann_graded_and_hal_running, 90)
+            except AssertionError:
+                run.kill()
+                raise AssertionError(run.communicate()[0]) from None
+        finally:
+            client.close()  # before the scheduler goes: it would try to reconnect
+        procs.kill_scheduler()
+        try:
+            out, _ = run.communicate(timeout=120)  # read as it comes: a full pipe would block
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    assert run.returncode == 130, out  # as for Ctrl-C: stopped, with what was saved kept
+    assert f"Stopped: the Dask scheduler at {procs.address} stopped answering" in out, out
+    first = {s for s in students if (r := records.load(root, TINY, s)) and r.status == "graded"}
+    assert "ann" in first and "hal" not in first, out
+    assert f"Interrupted: {len(students) - len(first)} submission(s) not graded yet" in out, out
+    got = scores(root, TINY)
+    for student in students:
+        rec = records.load(root, TINY, student)
+        done = root / "grading" / "autograded" / student / TINY / f"{TINY}.ipynb"
+        if student in first:  # whole: record, gradebook rows and graded notebook
+            assert (rec.score, rec.max_score) == (5.0, 5.0)
+            assert {k: v["score"] for k, v in got[(TINY, student)].items()} == TINY_FULL
+            assert done.is_file()
+        else:  # no half-graded submission is left: the next run grades it
+            assert rec is None or rec.status != records.GRADED
+            assert not done.exists()
+    # the next run (the pool, here) grades the rest, and only the rest
+    again = autograde(root, "--jobs", "2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{len(students) - len(first)} graded, 0 failed" in again.stdout, again.stdout
+    assert f"Skipped {len(first)} submission(s)" in again.stdout, again.stdout
+    got = scores(root, TINY)
+    for student in students:
+        assert {k: v["score"] for k, v in got[(TINY, student)].items()} == TINY_FULL, student
+        assert records.load(root, TINY, student).status == records.GRADED
 
 
 def test_workers_of_another_version_are_refused_before_anything_is_graded(
