@@ -190,8 +190,10 @@ def duration(seconds: float) -> str:
     seconds = round(seconds)
     if seconds < 120:
         return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
     hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+    return f"{hours} h {minutes:02d} min"
 
 
 def main(argv=None) -> int:

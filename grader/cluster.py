@@ -302,9 +302,13 @@ def bundle(ag, todo, snapshot: Path, overrides: dict | None) -> Bundle:
 
 
 def _workers(client) -> dict[str, dict]:
+    """The scheduler's workers, asked for now. Not from ``client.scheduler_info()``: it
+    returns the client's copy, which the client's own refresh (every 2 s, without the
+    workers) can overwrite between the question and the answer; every worker would seem
+    gone, and their submissions be graded again."""
     if "n_workers" in inspect.signature(client.scheduler_info).parameters:
-        return client.scheduler_info(n_workers=-1)["workers"]
-    return client.scheduler_info()["workers"]
+        return client.sync(client.scheduler.identity, n_workers=-1)["workers"]
+    return client.scheduler_info()["workers"]  # older Dask: the copy holds the workers
 
 
 class _Slot:

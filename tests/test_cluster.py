@@ -161,6 +161,27 @@ def running_on(client, marker: str) -> str | None:
     return None
 
 
+def test_the_workers_are_asked_of_the_scheduler_not_read_from_the_clients_copy(dask_cluster):
+    """The client refreshes its copy of the scheduler's information (every 2 s; here every
+    5 ms) without the workers: read from it, all workers seemed gone now and then, and
+    grading gave their submissions to them again while the first tries still ran."""
+    import dask
+
+    from grader.cluster import _workers
+
+    procs, _ = dask_cluster
+    with dask.config.set({"distributed.client.scheduler-info-interval": "5ms"}):
+        client = procs.client()
+    try:
+        seen = []
+        for _ in range(100):
+            seen.append(len(_workers(client)))
+            time.sleep(0.005)
+    finally:
+        client.close()
+    assert seen == [procs.workers] * 100
+
+
 def test_a_worker_killed_mid_submission_costs_one_more_try_then_a_clear_loss(
         released, dask_cluster, tmp_path):  # noqa: F811
     procs, client = dask_cluster
@@ -200,13 +221,15 @@ def test_a_worker_killed_mid_submission_costs_one_more_try_then_a_clear_loss(
 
 
 def test_a_scheduler_that_goes_away_stops_the_run_keeping_what_was_saved_for_the_next(
-        released, tmp_path):  # noqa: F811
+        released, tmp_path, tmp_path_factory):  # noqa: F811
     root = copy_tree(released, tmp_path / "course")
     students = ("ann", "bob", "hal", "sol", "tom")
     for student in students:
         submit_case(root, TINY, student, None if student == "hal" else "solved",
                     answers=SLOW_ON_DASK if student == "hal" else None)
-    with dask_processes(tmp_path / "dask") as procs:
+    # a short folder: the kernels' ZMQ sockets are files in the workers' TMPDIR, and a
+    # socket's path may not be longer than 107 bytes (this test's tmp_path is too long)
+    with dask_processes(tmp_path_factory.mktemp("dask")) as procs:
         client = procs.client()
         try:
             procs.wait_ready(client)  # both workers: ann's and hal's tasks run side by side
@@ -214,15 +237,18 @@ def test_a_scheduler_that_goes_away_stops_the_run_keeping_what_was_saved_for_the
 
             def ann_graded_and_hal_running():
                 """ann's grades saved and hal's submission on a worker"""
+                if run.poll() is not None:  # it ended: no use waiting
+                    raise AssertionError("the run ended")
                 ann = records.load(root, TINY, "ann")  # each record is written as it is saved
                 return (ann is not None and ann.status == records.GRADED
                         and running_on(client, f"-{TINY}-hal-"))
 
             try:
                 wait_for(ann_graded_and_hal_running, 90)
-            except AssertionError:
-                run.kill()
-                raise AssertionError(run.communicate()[0]) from None
+            except BaseException:
+                if run.poll() is None:
+                    run.kill()
+                raise AssertionError(run.communicate()[0]) from None  # what it said
         finally:
             client.close()  # before the scheduler goes: it would try to reconnect
         procs.kill_scheduler()
