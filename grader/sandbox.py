@@ -324,6 +324,9 @@ class Launcher:
 
     def run(self) -> int:
         args = self.args
+        # the grader that started it; if it dies (a Dask worker killed, out of memory), the
+        # kernel goes too: nothing else would ever stop it
+        self.parent = os.pidfd_open(os.getppid())
         missing = []
         if args.demo_port:
             enter_network()
@@ -360,6 +363,7 @@ class Launcher:
         pidfd = os.pidfd_open(child.pid)
         sel.register(pidfd, selectors.EVENT_READ, "exit")
         sel.register(info_r, selectors.EVENT_READ, "info")
+        sel.register(self.parent, selectors.EVENT_READ, "parent")
         if self.listener is not None:
             sel.register(self.listener, selectors.EVENT_READ, "server")
         info = b""
@@ -367,6 +371,10 @@ class Launcher:
             for key, _ in sel.select():
                 if key.data == "exit":
                     return child.wait()
+                if key.data == "parent":  # bubblewrap, its init and the kernel with it
+                    child.kill()
+                    child.wait()
+                    return 128 + signal.SIGKILL
                 if key.data == "info":
                     chunk = os.read(info_r, 4096)
                     if not chunk:

@@ -182,6 +182,19 @@ def test_the_workers_are_asked_of_the_scheduler_not_read_from_the_clients_copy(d
     assert seen == [procs.workers] * 100
 
 
+def kernel_launchers(folder: Path) -> list[int]:
+    """The grading kernels' launchers (grader.sandbox) whose command line names ``folder``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+        except OSError:
+            continue
+        if b"grader.sandbox" in cmd and any(str(folder).encode() in arg for arg in cmd):
+            found.append(int(proc.name))
+    return found
+
+
 def test_a_worker_killed_mid_submission_costs_one_more_try_then_a_clear_loss(
         released, dask_cluster, tmp_path):  # noqa: F811
     procs, client = dask_cluster
@@ -217,6 +230,12 @@ def test_a_worker_killed_mid_submission_costs_one_more_try_then_a_clear_loss(
     got = scores(root, TINY)
     for student in ("ann", "sol"):
         assert {k: v["score"] for k, v in got[(TINY, student)].items()} == TINY_FULL
+
+    def no_kernel_left():
+        """the kernels of the killed workers to stop (the others stopped theirs)"""
+        return not kernel_launchers(procs.tmp)
+
+    wait_for(no_kernel_left, 15)
     procs.wait_ready(client)  # the nannies bring the killed workers back for the next test
 
 
