@@ -302,9 +302,13 @@ def bundle(ag, todo, snapshot: Path, overrides: dict | None) -> Bundle:
 
 
 def _workers(client) -> dict[str, dict]:
+    """The scheduler's workers, asked for now. Not from ``client.scheduler_info()``: it
+    returns the client's copy, which the client's own refresh (every 2 s, without the
+    workers) can overwrite between the question and the answer; every worker would seem
+    gone, and their submissions be graded again."""
     if "n_workers" in inspect.signature(client.scheduler_info).parameters:
-        return client.scheduler_info(n_workers=-1)["workers"]
-    return client.scheduler_info()["workers"]
+        return client.sync(client.scheduler.identity, n_workers=-1)["workers"]
+    return client.scheduler_info()["workers"]  # older Dask: the copy holds the workers
 
 
 class _Slot:
@@ -349,6 +353,9 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
             worker that dies holding a task that uses them can take them along)."""
             nonlocal course_files
             if course_files is None or course_files.status != "finished":
+                if client.status != "running":  # the scheduler is away: sending them
+                    course_files = None  # would wait for the connect timeout
+                    return None
                 try:
                     course_files = client.scatter(files, broadcast=True, hash=False,
                                                   timeout=SCHEDULER_GONE)

@@ -7,10 +7,8 @@ with what was saved kept; a worker of another version is refused."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,80 +17,21 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import wrong_answers
-from grader_fixtures import TINY, TINY_FULL, copy_tree, submit_case
+from dask_processes import dask_processes
+from grader_fixtures import TINY, TINY_CASES, TINY_FULL, copy_tree, submit_case
 from test_grader import REAL, released  # noqa: F401  (the released course, built once)
 
 from grader import course, gradebook, records
 
 pytestmark = pytest.mark.xdist_group("cluster")
-DASK = Path(sys.executable).parent / "dask"
 HANG = {"double": "import time\ntime.sleep(600)\ndef double(x):\n    return 2 * x",
         "fetch": 'async def fetch(delay):\n    return f"done {delay}"'}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class DaskProcesses:
-    """A `dask scheduler` and `dask worker`s as separate processes on 127.0.0.1, each in a
-    folder of its own; all of them stopped (with what they started) on the way out."""
-
-    def __init__(self, tmp: Path, workers: int = 2, preload: Path | None = None):
-        self.tmp, self.procs = tmp, []
-        self.address = f"tcp://127.0.0.1:{free_port()}"
-        self.start([str(DASK), "scheduler", "--host", "127.0.0.1", "--port",
-                    self.address.rsplit(":", 1)[1], "--no-dashboard"], "scheduler")
-        cmd = [str(DASK), "worker", self.address, "--nworkers", str(workers), "--nthreads",
-               "1", "--host", "127.0.0.1", "--no-dashboard", "--local-directory",
-               str(tmp / "dask-space")]
-        self.start(cmd + (["--preload", str(preload)] if preload else []), "workers")
-        self.workers = workers
-
-    def start(self, cmd: list[str], name: str) -> None:
-        folder = self.tmp / name
-        folder.mkdir(parents=True, exist_ok=True)
-        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115
-        env = dict(os.environ, TMPDIR=str(folder))  # where a worker grades
-        self.procs.append(subprocess.Popen(cmd, cwd=folder, stdout=log, stderr=log, env=env,
-                                           start_new_session=True))
-        log.close()
-
-    def client(self):
-        from distributed import Client
-
-        return Client(self.address, timeout=60, set_as_default=False)
-
-    def wait_ready(self, client) -> None:
-        client.wait_for_workers(self.workers, timeout=90)
-
-    def kill_scheduler(self) -> None:
-        self.procs[0].send_signal(signal.SIGKILL)
-        self.procs[0].wait(10)
-
-    def close(self) -> None:
-        for proc in reversed(self.procs):  # workers first: their kernels go with them
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in reversed(self.procs):
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(10)
-
-
-@contextlib.contextmanager
-def dask_processes(tmp: Path, **kwargs):
-    procs = DaskProcesses(tmp, **kwargs)
-    try:
-        yield procs
-    finally:
-        procs.close()
+# A right answer that is slow only where a Dask worker grades it (its kernel's folder is in
+# the worker's own grader-dask-* folder): the pool, which grades it next, finds it quick.
+SLOW_ON_DASK = dict(TINY_CASES["solved"], double=(
+    "import os, time\n"
+    "if 'grader-dask-' in os.getcwd():\n"
+    "    time.sleep(600)\n" + TINY_CASES["solved"]["double"]))
 
 
 def autograde(root: Path, *flags: str, wait: bool = True):
@@ -222,6 +161,40 @@ def running_on(client, marker: str) -> str | None:
     return None
 
 
+def test_the_workers_are_asked_of_the_scheduler_not_read_from_the_clients_copy(dask_cluster):
+    """The client refreshes its copy of the scheduler's information (every 2 s; here every
+    5 ms) without the workers: read from it, all workers seemed gone now and then, and
+    grading gave their submissions to them again while the first tries still ran."""
+    import dask
+
+    from grader.cluster import _workers
+
+    procs, _ = dask_cluster
+    with dask.config.set({"distributed.client.scheduler-info-interval": "5ms"}):
+        client = procs.client()
+    try:
+        seen = []
+        for _ in range(100):
+            seen.append(len(_workers(client)))
+            time.sleep(0.005)
+    finally:
+        client.close()
+    assert seen == [procs.workers] * 100
+
+
+def kernel_launchers(folder: Path) -> list[int]:
+    """The grading kernels' launchers (grader.sandbox) whose command line names ``folder``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().split(b"\0") if proc.name.isdigit() else []
+        except OSError:
+            continue
+        if b"grader.sandbox" in cmd and any(str(folder).encode() in arg for arg in cmd):
+            found.append(int(proc.name))
+    return found
+
+
 def test_a_worker_killed_mid_submission_costs_one_more_try_then_a_clear_loss(
         released, dask_cluster, tmp_path):  # noqa: F811
     procs, client = dask_cluster
@@ -257,7 +230,78 @@ def test_a_worker_killed_mid_submission_costs_one_more_try_then_a_clear_loss(
     got = scores(root, TINY)
     for student in ("ann", "sol"):
         assert {k: v["score"] for k, v in got[(TINY, student)].items()} == TINY_FULL
+
+    def no_kernel_left():
+        """the kernels of the killed workers to stop (the others stopped theirs)"""
+        return not kernel_launchers(procs.tmp)
+
+    wait_for(no_kernel_left, 15)
     procs.wait_ready(client)  # the nannies bring the killed workers back for the next test
+
+
+def test_a_scheduler_that_goes_away_stops_the_run_keeping_what_was_saved_for_the_next(
+        released, tmp_path, tmp_path_factory):  # noqa: F811
+    root = copy_tree(released, tmp_path / "course")
+    students = ("ann", "bob", "hal", "sol", "tom")
+    for student in students:
+        submit_case(root, TINY, student, None if student == "hal" else "solved",
+                    answers=SLOW_ON_DASK if student == "hal" else None)
+    # a short folder: the kernels' ZMQ sockets are files in the workers' TMPDIR, and a
+    # socket's path may not be longer than 107 bytes (this test's tmp_path is too long)
+    with dask_processes(tmp_path_factory.mktemp("dask")) as procs:
+        client = procs.client()
+        try:
+            procs.wait_ready(client)  # both workers: ann's and hal's tasks run side by side
+            run = autograde(root, "--scheduler", procs.address, wait=False)
+
+            def ann_graded_and_hal_running():
+                """ann's grades saved and hal's submission on a worker"""
+                if run.poll() is not None:  # it ended: no use waiting
+                    raise AssertionError("the run ended")
+                ann = records.load(root, TINY, "ann")  # each record is written as it is saved
+                return (ann is not None and ann.status == records.GRADED
+                        and running_on(client, f"-{TINY}-hal-"))
+
+            try:
+                wait_for(ann_graded_and_hal_running, 90)
+            except BaseException:
+                if run.poll() is None:
+                    run.kill()
+                raise AssertionError(run.communicate()[0]) from None  # what it said
+        finally:
+            client.close()  # before the scheduler goes: it would try to reconnect
+        procs.kill_scheduler()
+        try:
+            out, _ = run.communicate(timeout=120)  # read as it comes: a full pipe would block
+        finally:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    assert run.returncode == 130, out  # as for Ctrl-C: stopped, with what was saved kept
+    assert f"Stopped: the Dask scheduler at {procs.address} stopped answering" in out, out
+    first = {s for s in students if (r := records.load(root, TINY, s)) and r.status == "graded"}
+    assert "ann" in first and "hal" not in first, out
+    assert f"Interrupted: {len(students) - len(first)} submission(s) not graded yet" in out, out
+    got = scores(root, TINY)
+    for student in students:
+        rec = records.load(root, TINY, student)
+        done = root / "grading" / "autograded" / student / TINY / f"{TINY}.ipynb"
+        if student in first:  # whole: record, gradebook rows and graded notebook
+            assert (rec.score, rec.max_score) == (5.0, 5.0)
+            assert {k: v["score"] for k, v in got[(TINY, student)].items()} == TINY_FULL
+            assert done.is_file()
+        else:  # no half-graded submission is left: the next run grades it
+            assert rec is None or rec.status != records.GRADED
+            assert not done.exists()
+    # the next run (the pool, here) grades the rest, and only the rest
+    again = autograde(root, "--jobs", "2")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"{len(students) - len(first)} graded, 0 failed" in again.stdout, again.stdout
+    assert f"Skipped {len(first)} submission(s)" in again.stdout, again.stdout
+    got = scores(root, TINY)
+    for student in students:
+        assert {k: v["score"] for k, v in got[(TINY, student)].items()} == TINY_FULL, student
+        assert records.load(root, TINY, student).status == records.GRADED
 
 
 def test_workers_of_another_version_are_refused_before_anything_is_graded(
