@@ -111,6 +111,6 @@ bench-grading: setup
 	$(PY) bench/grading.py $(if $(STUDENTS),--students $(STUDENTS))
 
 clean:
-	rm -rf $(VENV) .venv-hub deploy/node_modules grading .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .venv-hub deploy/node_modules grading .pytest_cache .ruff_cache test-artifacts dist
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name .ipynb_checkpoints -type d -prune -exec rm -rf {} +
