@@ -32,6 +32,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import copy
+import hashlib
 import json
 import os
 import secrets
@@ -342,26 +343,47 @@ def kernel_reads() -> list[str]:
 _FONT_CACHE: list[str] | None = None
 
 
-def seed_font_cache(mplconfigdir: str, chown: bool) -> None:
-    """Give a kernel matplotlib's list of fonts, built once per grading process, so that
-    its first plot does not build it again (about half a second per notebook). Built here,
-    not taken from a kernel: no submission can change what another one's kernel reads."""
+def _font_lists() -> list[str]:
+    """matplotlib's list of fonts for this Python, built once per machine (and again after
+    matplotlib changes) into the grading user's cache, not a kernel's: no submission can
+    change what another one's kernel reads. [] if it cannot be built."""
     global _FONT_CACHE
-    if _FONT_CACHE is None:
-        _FONT_CACHE = []
-        folder = tempfile.mkdtemp(prefix="grader-fonts-")
+    if _FONT_CACHE is not None:
+        return _FONT_CACHE
+    _FONT_CACHE = []
+    try:
+        from importlib.metadata import version
+
+        key = hashlib.sha256(f"{sys.executable} {version('matplotlib')}".encode()).hexdigest()
+    except Exception:  # no matplotlib: each kernel does without, as before
+        return _FONT_CACHE
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "asyncio-course")
+    folder = cache / f"fonts-{key[:16]}"
+    if not folder.is_dir():
         try:
+            cache.mkdir(parents=True, exist_ok=True)
+            building = tempfile.mkdtemp(prefix="fonts-", dir=cache)
             subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"],
-                           env=dict(os.environ, MPLCONFIGDIR=folder), timeout=120,
+                           env=dict(os.environ, MPLCONFIGDIR=building), timeout=120,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-            _FONT_CACHE = [os.path.join(folder, name) for name in os.listdir(folder)
-                           if name.startswith("fontlist") and name.endswith(".json")]
+            try:
+                os.rename(building, folder)
+            except OSError:  # another grading process was quicker
+                shutil.rmtree(building, ignore_errors=True)
         except (OSError, subprocess.SubprocessError):
-            pass  # no matplotlib, or it failed: each kernel builds its own list, as before
-    if not _FONT_CACHE:
+            return _FONT_CACHE
+    _FONT_CACHE = sorted(str(p) for p in folder.glob("fontlist*.json"))
+    return _FONT_CACHE
+
+
+def seed_font_cache(mplconfigdir: str, chown: bool) -> None:
+    """Give a kernel a copy of matplotlib's list of fonts, so that its first plot does not
+    build it (half a second per notebook, and a warning on stderr)."""
+    fonts = _font_lists()
+    if not fonts:
         return
     os.makedirs(mplconfigdir, exist_ok=True)
-    for path in _FONT_CACHE:
+    for path in fonts:
         shutil.copy(path, mplconfigdir)
     if chown:  # the sandbox user's, as the rest of its /tmp
         for name in ["", *os.listdir(mplconfigdir)]:
