@@ -137,9 +137,8 @@ def collect_stats(root: Path, include_all: bool = False
             st = AssignmentStats(a.name, a.max_score, len(cls.students))
             for one in cls.of(a.name):
                 st.reasons[one.student] = one.reason
-                if one.state == standing.GRADED:
-                    st.scores[one.student] = sum(g["score"] or 0 for g in
-                                                 cells.get((a.name, one.student), {}).values())
+                if one.state == standing.GRADED:  # late penalty included, as in the CSV
+                    st.scores[one.student] = one.score
                 else:
                     {standing.FAILED: st.failed, standing.MISSING: st.missing,
                      standing.REFUSED: st.refused, standing.PENDING: st.pending

@@ -133,6 +133,8 @@ def test_every_student_appears_once_with_the_reason(course_root, tmp_path, capsy
                       "gus": "refused at collect", "ivy": "could not be graded"}
     for r in table:
         assert r[3] == html.unescape(html.escape(by[r[0]]["reason"])), r
+        if r[1] == "graded":  # the same score as the CSV, late penalty included
+            assert float(r[2]) == float(by[r[0]]["score"]), (r, by[r[0]])
     # the counts agree with each other and with the lists
     summary = re.search(rf"<tr><td>{TINY}</td>((?:<td>[^<]*</td>)+)</tr>", report).group(1)
     counts = re.findall(r"<td>([^<]*)</td>", summary)[:5]
