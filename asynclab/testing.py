@@ -695,19 +695,20 @@ def _cpu_share(seconds: float, queued0: float | None, queued1: float | None) -> 
 
 class _TimedHandle(asyncio.Handle):
     """A callback handle that notes when one step holds the loop for too long: real time
-    spent in the step, less garbage collection and time spent waiting for a CPU."""
+    spent in the step, less what is set aside (garbage collection, handing jobs to an
+    executor) and time spent waiting for a CPU."""
 
     __slots__ = ()
 
     def _run(self) -> None:
         loop = self._loop
-        before = loop._al_gc_seconds
+        before = loop._al_set_aside
         queued = _runqueue_seconds(loop._al_sched_fd)
         t0 = _perf_counter()
         try:
             super()._run()
         finally:
-            spent = _perf_counter() - t0 - (loop._al_gc_seconds - before)
+            spent = _perf_counter() - t0 - (loop._al_set_aside - before)
             if spent >= _STEP_THRESHOLD and queued is not None:
                 spent -= (_runqueue_seconds(loop._al_sched_fd) or queued) - queued
             if spent >= _STEP_THRESHOLD:
@@ -760,7 +761,7 @@ def _thread_progress(tid: int, t0: float, queued0: float) -> float | None:
     # in between (the counters did not move): no wait for a CPU was under way at `now`.
     if before != after or len(state) != 2 or not set(state) <= {b"S", b"D"}:
         return None
-    return now - t0 - (queued - queued0)
+    return _cpu_share(now - t0, queued0, queued)
 
 
 class _Job:
@@ -780,6 +781,11 @@ class _Job:
         self.seconds: float | None = None  # how long it took, once it has ended
         self.due_us: int | None = None  # loop time its result is delivered
         self.tracing: list[str] = []  # trace functions its call left in its thread
+
+    def end(self) -> None:
+        """Its thread did not measure it (a process pool, a cancelled job): real time."""
+        if self.seconds is None:
+            self.seconds = 0.0 if self.t0 is None else max(0.0, _perf_counter() - self.t0)
 
     def progress(self) -> float | None:
         """A lower bound of the seconds it will have taken; None if that cannot be told now."""
@@ -810,10 +816,8 @@ def _timed_call(job: _Job, func: Any, args: tuple[Any, ...]) -> Any:
         seconds = _perf_counter() - t0
         if fd is not None:
             os.close(fd)
-        if queued0 is not None and queued1 is not None:
-            seconds -= queued1 - queued0
         job.tracing = _stop_tracing()  # the next job in this thread starts without them
-        job.seconds = max(0.0, seconds)
+        job.seconds = _cpu_share(seconds, queued0, queued1)
 
 
 _INTERPRETER_POOL = getattr(concurrent.futures, "InterpreterPoolExecutor", ())
@@ -850,7 +854,7 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
     running job has certainly lasted that long, so events keep their order in loop time.
     """
 
-    _al_gc_seconds = 0.0
+    _al_set_aside = 0.0
     _al_main_name = "the coroutine"
     #: The NotImplementedError of an unanswered stub that ended a task (even one that the
     #: test's own harness awaited and judged): the run then says "not answered yet".
@@ -877,7 +881,7 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
 
     def _al_setup_checks(self, main_name: str) -> None:
         self._al_sched_fd = _open_schedstat()  # of the thread that runs the loop
-        self._al_gc_seconds = 0.0
+        self._al_set_aside = 0.0
         self._al_main_name = main_name
         self._al_slow: dict[str, float] = {}
         self._al_tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
@@ -939,7 +943,7 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
         # Handing a job over is not blocking, even when the executor first starts a thread
         # (the loop waits until the new thread runs: tens of milliseconds on a busy machine)
         # or a process: that time is set aside, as garbage collection is.
-        handed, set_aside = _perf_counter(), self._al_gc_seconds
+        handed, set_aside = _perf_counter(), self._al_set_aside
         queued = _runqueue_seconds(self._al_sched_fd)
         try:
             if pool.in_thread:
@@ -949,7 +953,7 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
                 cfuture = pool.executor.submit(job.func, *job.args)
         finally:  # once: a garbage collection during the hand-over is part of it, and
             # waiting for a CPU meanwhile is taken off the step by _TimedHandle already
-            self._al_gc_seconds = set_aside + _cpu_share(
+            self._al_set_aside = set_aside + _cpu_share(
                 _perf_counter() - handed, queued, _runqueue_seconds(self._al_sched_fd))
         pool.busy += 1
         pool.peak = max(pool.peak, pool.busy)
@@ -959,8 +963,7 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
 
     def _al_ended_threadsafe(self, job: _Job, cfuture: concurrent.futures.Future[Any]) -> None:
         # In the executor's thread (or in whichever thread cancelled the job).
-        if job.seconds is None:
-            job.seconds = 0.0 if job.t0 is None else max(0.0, _perf_counter() - job.t0)
+        job.end()
         try:
             self.call_soon_threadsafe(self._al_ended_job, job)
         except RuntimeError:  # the loop is closed: nobody waits for it any more
@@ -983,8 +986,7 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
         for job in list(self._al_running):
             cfuture = job.cfuture
             if cfuture is not None and cfuture.done():
-                if job.seconds is None:
-                    job.seconds = 0.0 if job.t0 is None else max(0.0, _perf_counter() - job.t0)
+                job.end()
                 self._al_ended_job(job)
 
     def _al_deliver(self) -> None:
@@ -1043,15 +1045,14 @@ class _VirtualLoop(looptime.LoopTimeEventLoop, asyncio.SelectorEventLoop):
     def _al_select(self, timeout: float | None) -> list[tuple[Any, Any]]:
         if not self._al_running or (timeout is not None and timeout <= 0):
             return self._al_looptime_select(timeout)
-        if timeout is None:  # nothing scheduled: wait for a job (or anything) in real time
-            wait = _CATCH_UP
-        else:
-            wait = self._al_hold(timeout)
-            if wait is None:
+        wait = _CATCH_UP  # nothing scheduled: wait for a job (or anything) in real time
+        if timeout is not None:
+            hold = self._al_hold(timeout)
+            if hold is None:
                 return self._al_looptime_select(timeout)  # it moves the clock to the timer
-        events = self._al_real_select(min(wait, _CATCH_UP))
-        if not events:
-            self._al_catch_up()
+            wait = min(hold, _CATCH_UP)
+        events = self._al_real_select(wait)
+        self._al_catch_up()  # after any wake-up: other traffic must not hide a job's end
         return events
 
     def _al_hold(self, timeout: float) -> float | None:
@@ -1249,7 +1250,7 @@ def _worker(
             _start[0] = _perf_counter()
             _start[1] = _runqueue_seconds(loop._al_sched_fd) if loop is not None else None
         elif loop is not None:
-            loop._al_gc_seconds += _cpu_share(_perf_counter() - _start[0], _start[1],
+            loop._al_set_aside += _cpu_share(_perf_counter() - _start[0], _start[1],
                                               _runqueue_seconds(loop._al_sched_fd))
 
     loop: _VirtualLoop | None = None
