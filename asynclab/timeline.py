@@ -74,7 +74,6 @@ import io
 import itertools
 import logging
 import math
-import reprlib
 import sys
 import threading
 import time
@@ -82,6 +81,8 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from .testing import _BriefRepr
 
 __all__ = ["Span", "Timeline", "compare"]
 
@@ -92,7 +93,7 @@ _WAIT_CHAR, _CANCELLED_CHAR = "░", "×"
 _KEY = [("█", "ran"), ("░", "waited"), ("▒", "raised an exception"), ("×", "cancelled")]
 _MANY = 40  # with more bars than this, only some of them get a label
 
-_short = reprlib.Repr()
+_short = _BriefRepr()  # no addresses or file paths in labels and messages
 _short.maxlist = _short.maxtuple = _short.maxset = _short.maxdict = 4
 _short.maxstring = 24
 _short.maxother = 24
@@ -389,9 +390,13 @@ class Timeline:
             raise TypeError(f"a wait's label must be a string, got {label!r}")
         methods = next((m for kind, m in _WATCHED if isinstance(primitive, kind)), None)
         if methods is None:
+            kind = type(primitive)
+            hint = (f" ({kind.__module__}'s, for threads: use asyncio.{kind.__name__} in "
+                    "coroutines)" if kind.__module__ in ("threading", "queue", "multiprocessing")
+                    and hasattr(asyncio, kind.__name__) else "")
             raise TypeError(
                 "Timeline.watch() takes an asyncio Semaphore, BoundedSemaphore, Lock, Queue "
-                f"or Event, got {_short.repr(primitive)}; time other waits with "
+                f"or Event, got {_short.repr(primitive)}{hint}; time other waits with "
                 "`async with tl.waiting(): ...`"
             )
         for name, would_wait in methods.items():

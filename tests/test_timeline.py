@@ -737,6 +737,10 @@ def test_waiting_and_watch_reject_bad_input():
         tl.watch(asyncio.Condition())
     with pytest.raises(TypeError, match="Semaphore.*got 5"):
         tl.watch(5)
+    # a thread's semaphore: named, with what to use instead, and no memory address
+    with pytest.raises(TypeError, match=r"threading's, for threads: use asyncio\.Semaphore") as info:
+        tl.watch(threading.Semaphore(2))
+    assert "0x" not in str(info.value)
     with pytest.raises(TypeError, match="label must be a string"):
         tl.waiting(7)
     with pytest.raises(TypeError, match="label must be a string"):
