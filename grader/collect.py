@@ -171,20 +171,19 @@ class Collector:
                 self.report.not_collected.append(
                     f"{sub.relative_to(folder)}: '{student}' cannot be a student id")
                 continue
+            stamp_file = sub / "timestamp.txt"  # nbgrader's exchange writes it: read once
+            stamp = (self._parse_time(stamp_file.read_text().strip(),
+                                      stamp_file.relative_to(folder))
+                     if stamp_file.is_file() else None)
             for path in sorted(p for p in sub.rglob("*") if p.is_file()):
                 rel = path.relative_to(sub)
-                if is_junk(rel):
+                if is_junk(rel) or path == stamp_file:
                     continue
                 shown = path.relative_to(folder)
                 self.report.seen.add(student)
                 if path.suffix == ".ipynb" and str(rel) not in self.notebooks:
                     self._misnamed(shown, str(rel), student)
                     continue
-                stamp = None
-                if str(rel) == "timestamp.txt":
-                    continue
-                if (sub / "timestamp.txt").is_file():
-                    stamp = self._parse_time((sub / "timestamp.txt").read_text().strip(), shown)
                 items.append(Incoming(path, student, str(rel), stamp, str(shown)))
         return items
 
@@ -293,7 +292,9 @@ class Collector:
         try:
             return parse_utc(value)
         except (ValueError, OverflowError):
-            self.report.ignored.append(f"{shown}: unreadable submission time {value!r} (ignored)")
+            self.report.ignored.append(
+                f"{shown}: unreadable submission time {value!r}: the files are collected, but "
+                "no late penalty can apply to them")
             return None
 
     # -- writing ------------------------------------------------------------------------

@@ -254,11 +254,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         if os.getuid() == 0:
             os.chown(self.connection_file, sandbox.SANDBOX_UID, sandbox.SANDBOX_GID)
         kw["env"] = env  # for the launcher; the kernel gets only kernel_env()
+        reads = kernel_reads()
         args = sandbox.bwrap_args(work=dirs["work"], work_at=cwd, conn=dirs["conn"],
-                                  tmp=dirs["tmp"], shm=dirs["shm"], read_only=kernel_reads(),
+                                  tmp=dirs["tmp"], shm=dirs["shm"], read_only=reads,
                                   env=kernel_env(env), privileged=os.getuid() == 0)
         server = ["--demo-port", str(sandbox.DEMO_PORT), "--server-dir", dirs["server"]]
-        for path in kernel_reads():
+        for path in reads:
             server += ["--ro", path]
         return launcher + server + ["--"] + args + list(kernel_cmd), kw
 

@@ -83,9 +83,17 @@ def test_folder_in_nbgrader_layout_keeps_timestamps(root, tmp_path, capsys):
             course.release_notebook("01_coroutines", root).read_bytes())
         (folder / "timestamp.txt").write_text("2026-03-01 10:00:00.000000 UTC")
     (inbox / "bob" / "01_coroutines" / "scratch.ipynb").write_bytes(notebook_bytes())
+    cy = inbox / "cy" / "01_coroutines"  # a time nobody can read: collected, said once
+    cy.mkdir(parents=True)
+    (cy / "01_coroutines.ipynb").write_bytes(notebook_bytes())
+    (cy / "extra.txt").write_text("notes")
+    (cy / "timestamp.txt").write_text("yesterday evening")
 
     code = main(["collect", "01_coroutines", str(inbox), "--course", str(root)])
     out = capsys.readouterr().out
+    assert submitted(root, "cy", "01_coroutines").is_file()
+    assert out.count("unreadable submission time 'yesterday evening'") == 1, out
+    assert "no late penalty can apply" in out
 
     assert code == 1, out
     assert submitted(root, "ada", "01_coroutines").is_file()
