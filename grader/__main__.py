@@ -1,4 +1,5 @@
-"""Instructor commands for the course: release, collect, autograde, feedback, export, report.
+"""Instructor commands for the course: release, roster, collect, autograde, feedback, export,
+report.
 
 Every command works on nbgrader's own folders and gradebook (see nbgrader_config.py), so
 plain nbgrader commands and the formgrader keep working beside them:
@@ -10,7 +11,7 @@ plain nbgrader commands and the formgrader keep working beside them:
   grading/records/                            how each submission went: time, failures, flags
   grading/report/                             the class report (report)
 
-A typical round:  release -> (students work) -> collect -> autograde -> feedback -> export
+A typical round:  roster -> release -> (students work) -> collect -> autograde -> feedback -> export
 -> report. Exit codes: 0 all went well, 1 something failed (listed), 2 the command cannot
 run as asked, 130 interrupted (Ctrl-C; run the same command again to continue).
 """

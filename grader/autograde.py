@@ -225,11 +225,7 @@ class Autograder:
         out_dir = self.root / self.nbg.path(self.coursedir.autograded_directory,
                                             sub.student, sub.assignment)
         outputs_exist = all((out_dir / os.path.basename(nb)).exists() for nb in sub.notebooks)
-        if not sub.notebooks or not outputs_exist:
-            return False
-        try:
-            gb.find_submission(sub.assignment, sub.student)
-        except Exception:
+        if not sub.notebooks or not outputs_exist or not self._in_gradebook(gb, sub):
             return False
         rec = records.load(self.root, sub.assignment, sub.student)
         if rec is not None:

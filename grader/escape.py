@@ -41,9 +41,3 @@ def printable(text, multiline: bool = False) -> str:
     line. Applying it twice changes nothing more."""
     text = text if isinstance(text, str) else str(text)
     return (_MULTI_LINE if multiline else _ONE_LINE).sub(_escaped, text)
-
-
-def has_unsafe(text: str) -> bool:
-    """Whether ``text`` holds a character :func:`printable` would escape (tab and newline
-    aside)."""
-    return _MULTI_LINE.search(text) is not None

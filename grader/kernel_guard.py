@@ -499,8 +499,6 @@ class Snapshot:
                 changed.append((owner, f"{where}.{key}"))
             if restore and namespace.keys() == copy.keys():
                 self.classes[cls] = (namespace, _dict(namespace), meta, owner)
-            elif namespace.keys() == copy.keys():
-                self.classes[cls] = (namespace, copy, meta, owner)
         return changed
 
     def _check_functions(self, funcs, restore: bool) -> list[tuple[str, str]]:
@@ -1056,10 +1054,8 @@ def _tainted() -> dict:
     tainted = _state["tainted"]
     for event, ident, what in _events()[_state["mark"]:]:
         if event in ("sys.settrace", "sys.setprofile") and ident != _MAIN:
-            thread = _ACTIVE.get(ident)
-            name = f"thread '{thread.name}'" if thread is not None else \
-                "a thread started with _thread"
-            tainted[ident] = f"{name}, in which {what} set a trace or profile function"
+            tainted[ident] = (f"{_describe_thread(_ACTIVE.get(ident), None)}, in which {what} "
+                              "set a trace or profile function")
     alive = _current_frames()
     for ident in [i for i in tainted if i not in alive]:
         del tainted[ident]

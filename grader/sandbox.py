@@ -26,7 +26,9 @@ The launcher it runs stays outside the sandbox and
    everything it starts dies with it, ``setsid`` or not;
 4. forwards the interrupt signal to the kernel and, when the kernel ends, stops the demo
    server and ends too. If the launcher is killed, bubblewrap and the kernel die with it
-   (``--die-with-parent``), and so does the demo server (parent-death signal).
+   (``--die-with-parent``), and so does the demo server (parent-death signal); if the
+   grading process that started the launcher is killed outright, the launcher sees it go
+   (a pidfd) and ends the sandbox.
 
 :func:`probe` tells whether such a sandbox can be made on this machine, and if not, why
 and how to get it. ``--no-sandbox`` keeps only the resource limits (for machines where

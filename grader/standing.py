@@ -109,8 +109,7 @@ def load(root: Path, include_all: bool = False) -> Class:
     active = {k[0] for k in (*subs, *recs, *submitted, *refusals)}
     for key in (*recs, *submitted, *refusals):
         people.setdefault(key[1], Person(key[1]))
-    known = {a.name for a in assignments}
-    assignments += [Assignment(name, None, 0.0) for name in sorted(active - known)]
+    assignments += [Assignment(name, None, 0.0) for name in sorted(active - names)]
     shown = [a for a in assignments if include_all or a.name in active]
     shown.sort(key=lambda a: a.name)
     standings = {}

@@ -25,9 +25,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))  # the course's own code, also when run as a script
+
+from grader import course  # noqa: E402  (the markers and names release uses)
+
 RELEASE = ROOT / "notebooks"
 KIT_NAME = "asyncio-course-student"  # the folder the zip unpacks to
-ASSIGNMENT_RE = re.compile(r"^\d\d_[a-z0-9_]+$")
 # What a student's environment needs, pinned to the versions the course is tested with here.
 # asynclab's own dependencies come with its wheel too (student/asynclab.pyproject.toml).
 STUDENT_PACKAGES = {
@@ -43,8 +46,7 @@ STUDENT_PACKAGES = {
     "tqdm": "progress bars (asynclab.widgets.progress)",
 }
 # Text that must never reach a student (the markers nbgrader removes at release).
-SECRETS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS",
-           "### END HIDDEN TESTS")
+SECRETS = course.SOLUTION_MARKERS + course.HIDDEN_MARKERS
 FIXED_TIME = (2020, 1, 1, 0, 0, 0)  # zip entries' date: the same files make the same zip
 
 
@@ -111,7 +113,7 @@ def notebook_title(path: Path) -> str:
 def released_notebooks() -> list[Path]:
     """The assignment folders of notebooks/ (NN_topic/ with NN_topic.ipynb)."""
     folders = sorted(p for p in RELEASE.iterdir()
-                     if p.is_dir() and ASSIGNMENT_RE.match(p.name)
+                     if p.is_dir() and course.ASSIGNMENT_RE.match(p.name)
                      and (p / f"{p.name}.ipynb").is_file())
     if not folders:
         raise KitError(f"no released notebooks in {RELEASE}: run `make release`")
