@@ -618,8 +618,9 @@ def test_a_process_pool_is_measured_from_the_loop():
         run = run_virtual(in_executor, pool, [0.2, 0.1])
     assert run.value == [None, None]
     assert run.problems == []
-    # From the loop, a job also takes the time its process waited for a CPU.
-    assert 0.3 <= run.loop_time < 0.4
+    # From the loop, a job also takes the time its process waited for a CPU (on a busy
+    # machine, more than its own 0.3 s), but never more than the run's real time.
+    assert 0.3 <= run.loop_time <= run.real_time + TIME_QUANTUM, (run.loop_time, run.real_time)
     assert round(run.loop_time / TIME_QUANTUM, 6).is_integer()
 
 
