@@ -23,7 +23,10 @@ restored; what was changed is reported.
   stderr (nbgrader alone would score it 0); a failing test never gets points;
 - a cell that runs past the timeout, or kills the kernel, costs that cell: the kernel is
   interrupted, or restarted and the cells before replayed, and grading goes on; the report
-  names the likely cause; a whole notebook has a wall-clock bound too;
+  names the likely cause; the timeout counts the kernel's own time (time it waited for a
+  CPU on a busy machine is added back, up to ``max_stretch`` times the timeout), so a
+  correct answer does not time out because the machine is busy; a whole notebook has a
+  wall-clock bound too;
 - output beyond a limit per cell is dropped (a 100 MB print cannot flood the grader).
 """
 
@@ -497,6 +500,9 @@ class GuardedExecute(Execute):
                            "dropped.").tag(config=True)
     guard_timeout = Integer(15, help="Seconds to wait for the grading guard in the "
                             "kernel.").tag(config=True)
+    max_stretch = Float(4, help="A cell's timeout counts the kernel's own time: the time "
+                        "its main thread waited for a CPU (a busy machine) is added to it, "
+                        "up to this many times the timeout on the clock.").tag(config=True)
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("kernel_manager_class", SandboxedKernelManager)
@@ -521,6 +527,8 @@ class GuardedExecute(Execute):
         self._cell_chars = 0
         self._cut = False
         self._watch = (None, None, time.monotonic())
+        self._waited0: float | None = None
+        self._on_clock = 0.0  # seconds a cell that timed out ran on the clock
         self._cause = "a deadlock or a blocking call?"
         self._guard_costs: list[tuple[str, float, float | None, float | None]] = []
         self._guarded = 0
@@ -696,6 +704,7 @@ class GuardedExecute(Execute):
             self._stop_processes(f"before test {name}")
         pid = self._kernel_pid()
         self._watch = (pid, _cpu(pid), time.monotonic())
+        self._waited0 = _waited_for_cpu(pid)
         self._cause = "a deadlock or a blocking call?"
         self._killed = None
         watchdog = asyncio.ensure_future(self._watch_processes())
@@ -724,6 +733,9 @@ class GuardedExecute(Execute):
                 cell.source = original
         if stuck or any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
             why = f"did not finish in {self.timeout} s ({self._cause})"
+            if self._on_clock > self.timeout * 1.5:
+                why = (f"did not finish in {self.timeout} s of its own time ({self._cause} "
+                       f"{self._on_clock:.0f} s on the clock: it also waited for a CPU)")
             cell.outputs = [o for o in cell.get("outputs", []) if o.get("output_type") != "error"]
             cell.outputs.append(error_output("CellTimeoutError", why))
             self.reports.append(f"cell {name} {why}: it scores 0 and the rest was graded")
@@ -825,6 +837,22 @@ class GuardedExecute(Execute):
             kill()
 
     async def _async_handle_timeout(self, timeout, cell=None):
+        """Called when ``timeout`` seconds passed on the clock: wait on for as long as the
+        kernel waited for a CPU meanwhile (up to ``max_stretch`` times the timeout), then
+        interrupt it."""
+        pid, _, start = self._watch
+        latest = start + timeout * max(1.0, self.max_stretch)
+        while self.kc is not None:
+            now = time.monotonic()
+            waited = _waited_for_cpu(pid)
+            extra = waited - self._waited0 if None not in (waited, self._waited0) else 0.0
+            left = min(start + timeout + extra, latest) - now
+            if left <= 0:
+                self._on_clock = now - start
+                break
+            if await self.kc.shell_channel.socket.poll(timeout=int(min(left, 1.0) * 1000) + 1):
+                return None  # the reply (or another message) came: nbclient reads it
+            await self._async_check_alive()
         self._cause = _likely_cause(*self._watch)  # before the interrupt changes it
         return await super()._async_handle_timeout(timeout, cell)
 
@@ -850,7 +878,8 @@ class GuardedExecute(Execute):
                     await self._ask("before_test()")
                 msg_id = await ensure_async(self.kc.execute(cell.source, silent=True,
                                                             store_history=False))
-                if await self._reply(msg_id, self.timeout or 60) is None:
+                if await self._reply(msg_id, (self.timeout or 60) * max(1.0, self.max_stretch)) \
+                        is None:
                     raise TimeoutError(f"replaying cell {index} did not finish")
                 if course_cell:
                     await self._ask("course_cell_done()")
@@ -876,6 +905,16 @@ def _cpu(pid) -> float | None:
         with open(f"/proc/{pid}/stat") as f:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
+def _waited_for_cpu(pid) -> float | None:
+    """Seconds the kernel's main thread (the one running the cells) has been ready to run
+    but waiting for a CPU, taken by other processes."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
     except (OSError, ValueError, IndexError, TypeError):
         return None
 

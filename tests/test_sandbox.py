@@ -26,7 +26,8 @@ def run(cells: list[str], folder: Path, **config) -> tuple[list[str], list[str]]
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    ex = GuardedExecute(timeout=30, **config)
+    config.setdefault("timeout", 30)
+    ex = GuardedExecute(**config)
     nb, _ = ex.preprocess(nb, {"metadata": {"path": str(folder)}})
     texts = []
     for cell in nb.cells:
@@ -252,3 +253,32 @@ def test_a_grading_kernel_gets_a_ready_font_list_and_plots_without_a_word(tmp_pa
         "fig, ax = plt.subplots(); ax.set_title('x'); fig.canvas.draw()",
     ], tmp_path)
     assert outs == ["[True]", ""], outs
+
+
+def test_a_cell_timeout_counts_the_kernels_own_time_not_its_wait_for_a_busy_cpu(tmp_path):
+    # the kernel's main thread shares one CPU with three spinners: it gets half of it or less
+    cpu = min(os.sched_getaffinity(0))
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        for proc in spinners:
+            os.sched_setaffinity(proc.pid, {cpu})
+        outs, reports = run([
+            f"import os, time; os.sched_setaffinity(0, {{{cpu}}}); print('pinned')",
+            # 1.5 s of work, under the 2 s timeout: 3 s or more on the clock here
+            "start, clock = time.thread_time(), time.monotonic()\n"
+            "while time.thread_time() - start < 1.5: pass\n"
+            "print('done, slowed down:', time.monotonic() - clock > 2)",
+            "while True: pass",  # still stopped, when its own time is up
+            "time.sleep(60)",  # not slowed down: stopped after 2 s
+        ], tmp_path, timeout=2, max_stretch=30)
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
+    assert outs[:2] == ["pinned", "done, slowed down: True"], outs
+    assert outs[2].startswith("CellTimeoutError: did not finish in 2 s of its own time "
+                              "(an endless loop? "), outs
+    assert outs[2].endswith("s on the clock: it also waited for a CPU)"), outs
+    assert outs[3] == "CellTimeoutError: did not finish in 2 s (a blocking call such as " \
+                      "time.sleep?)", outs
+    assert not any("cell 1 " in r for r in reports), reports
