@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(1, str(ROOT / "tests"))  # the dask programs, started as the tests start them
 
 from grader import course, records  # noqa: E402
+from grader.pool import default_jobs  # noqa: E402
 
 ROUTES = ("nbgrader", "pool", "local", "scheduler")
 DASK_ROUTES = ["pool", "local", "scheduler"]
@@ -201,7 +202,9 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--students", type=int, default=40)
     p.add_argument("--assignments", nargs="*", help="default: every assignment in solutions/")
-    p.add_argument("--jobs", type=int, default=os.cpu_count(), help="our workers (default: cores)")
+    p.add_argument("--jobs", type=int, default=default_jobs(),
+                   help="our workers (default: the grader's own default, "
+                   f"{default_jobs()} here)")
     p.add_argument("--also-jobs", type=int, nargs="*", default=[],
                    help="grade the class again with these numbers of workers, for comparison")
     p.add_argument("--bare-sample", type=int, default=8,

@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
 from . import (
     _startup,  # noqa: F401  (first: it makes the imports below cheaper)
     course,
+    pool,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -80,7 +80,7 @@ def cmd_autograde(args) -> int:
         from .cluster import Target
 
         target = Target(scheduler=args.scheduler,
-                        local_workers=(args.jobs or os.cpu_count() or 1) if args.cluster else None)
+                        local_workers=(args.jobs or pool.default_jobs()) if args.cluster else None)
     else:
         from .pool import warm_up
 
@@ -193,9 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     ag.add_argument("--student", action="append", metavar="ID",
                     help="grade only this student (repeat for several)")
     ag.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                    help=f"notebooks run at once (default: the number of cores, {os.cpu_count()}); "
-                    "notebooks that mostly wait (sleeps, the demo server) grade faster with "
-                    "about twice as many")
+                    help="notebooks run at once (default: two per core, as memory allows: "
+                    f"{pool.default_jobs()} here; a notebook of this course waits about half of "
+                    "its time)")
     ag.add_argument("--force", action="store_true",
                     help="grade again submissions that were already graded")
     ag.add_argument("--timeout", type=int, metavar="SECONDS",

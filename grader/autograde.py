@@ -38,6 +38,7 @@ import nbformat
 from . import gradebook, inputs, nbgrader_app, records
 from .escape import printable
 from .execute import Job, make_exporter, split_preprocessors
+from .pool import default_jobs
 from .records import FAILED, GRADED, Result
 
 READ_ONLY = ("SaveAutoGrades", "AssignLatePenalties")
@@ -146,6 +147,7 @@ def deferred_interrupt() -> Iterator[None]:
             raise KeyboardInterrupt
 
 
+
 class Autograder:
     """Grades submissions of a course; see the module docstring."""
 
@@ -153,7 +155,7 @@ class Autograder:
                  overrides: dict | None = None, progress: bool | None = None,
                  out=sys.stderr, cluster=None):
         self.root = Path(root).resolve()
-        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.jobs = max(1, jobs or default_jobs())
         self.force = force
         self.cluster = cluster  # a grader.cluster.Target: grade on Dask, not the pool
         self.overrides = overrides

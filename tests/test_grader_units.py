@@ -325,3 +325,12 @@ def test_a_method_named_like_a_builtin_is_not_taken_for_exec_or_eval():
     assert integrity.suspicious('find = re.compile(r"<title>").search\nmodel.eval(x)\n') == []
     for code in ("eval(text)", "exec (source)", "code = compile(src, 'x', 'exec')"):
         assert any("exec/eval" in why for why in integrity.suspicious(code)), code
+
+
+def test_the_default_number_of_workers_is_two_per_core_as_memory_allows(monkeypatch):
+    from grader import pool
+
+    cores = len(os.sched_getaffinity(0))
+    assert pool.default_jobs() == 2 * cores  # this machine has the memory for it
+    monkeypatch.setattr(pool, "PER_NOTEBOOK", 10**15)  # a notebook needs more than there is
+    assert pool.default_jobs() == 1
