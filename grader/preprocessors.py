@@ -523,7 +523,10 @@ class GuardedExecute(Execute):
         self._restarts = 0
         self._gave_up: str | None = None
         self._skip: set[int] = set()  # cells that hung or crashed: not replayed
-        self._broken_answer: tuple[str, str] | None = None  # the last answer cell, if it hung
+        # what went wrong in the last answer cell, and in any course cell, if anything did:
+        # a test that then fails says so first ("NameError" alone hides the cause)
+        self._broken_answer: tuple[str, str] | None = None
+        self._broken_course: tuple[str, str] | None = None
         self._cell_chars = 0
         self._cut = False
         self._watch = (None, None, time.monotonic())
@@ -719,8 +722,7 @@ class GuardedExecute(Execute):
             self.reports.append(f"the kernel died in cell {name} ({why}): it scores 0, the "
                                 "kernel was restarted and the rest was graded")
             self._skip.add(cell_index)
-            if meta.get("solution"):
-                self._broken_answer = (name, f"stopped the kernel ({why})")
+            self._broke(meta, name, f"stopped the kernel ({why})")
             await self._recover(cell_index, f"the kernel died in cell {name}")
             return cell
         except CellTimeoutError:  # interrupted, but the kernel never came back
@@ -740,18 +742,38 @@ class GuardedExecute(Execute):
             cell.outputs.append(error_output("CellTimeoutError", why))
             self.reports.append(f"cell {name} {why}: it scores 0 and the rest was graded")
             self._skip.add(cell_index)
-            if meta.get("solution"):
-                self._broken_answer = (name, why)
+            self._broke(meta, name, why)
             if stuck or await self._ask("ping()", timeout=5) is None:
                 await self._recover(cell_index, f"cell {name} hung")
             return cell
         if is_test:
             await self._judge(cell, name, token)
-        elif meta.get("solution"):
+            return cell
+        if meta.get("solution"):
+            # an answer that stops at an error (not the stub's NotImplementedError: the
+            # tests say "not answered yet" for that); a course cell that raises is left out:
+            # a demo may call an answer that is wrong
+            raised = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"
+                           and o.get("ename") != "NotImplementedError"), None)
             self._broken_answer = None
+            if raised is not None:
+                value = str(raised.get("evalue", "")).strip()
+                self._broke(meta, name, "stopped at an error (" + printable(
+                    f"{raised.get('ename', 'Error')}: {value}" if value else
+                    str(raised.get("ename", "Error")))[:300] + ")")
         else:
             await self._ask("course_cell_done()")
         return cell
+
+    def _broke(self, meta: dict, name: str, what: str) -> None:
+        """Remember that the answer cell ``name`` went wrong, or that the course cell
+        ``name`` hung or stopped the kernel, and how."""
+        if meta.get("solution"):
+            self._broken_answer = (name, what)
+        elif meta.get("grade"):  # a test: its own outcome says it
+            return
+        elif self._broken_course is None:  # the first one: the rest may follow from it
+            self._broken_course = (name, what)
 
     execute_cell = run_sync(async_execute_cell)
 
@@ -792,11 +814,16 @@ class GuardedExecute(Execute):
             cell.outputs.append(error_output("GradingGuardError", why))
             return
         if errors:
-            if self._broken_answer:  # say why first: "NameError" alone hides the cause
-                answer, what = self._broken_answer
-                cell.outputs.insert(0, error_output(
-                    "AnswerDidNotRun", f"the answer cell {answer} {what}, so this test "
-                    "could not pass"))
+            # say why first: "NameError" alone hides the cause
+            for ename, who, broken in (
+                    ("AnswerDidNotRun", "the answer cell", self._broken_answer),
+                    ("CourseCellDidNotRun", "the course's cell", self._broken_course)):
+                if broken:
+                    where, what = broken
+                    cell.outputs.insert(0, error_output(
+                        ename, f"{who} {where} {what}, so this test could not pass"
+                        if what.startswith(("did not finish", "stopped the kernel"))
+                        else f"{who} {where} {what}: fix that first"))
             return
         for o in cell.outputs:  # passed: a warning on stderr does not cost the points
             if o.get("output_type") == "stream" and o.get("name") == "stderr":
