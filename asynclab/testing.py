@@ -146,8 +146,11 @@ _STEP_THRESHOLD = 0.01
 #: (0.1-0.5 s) is a whole number of quanta.
 TIME_QUANTUM = 0.05
 #: A measured duration this close (seconds) below a whole number of quanta counts as reaching
-#: it: it absorbs the rounding of floating-point seconds and of the clocks read in a thread.
-_QUANTUM_SLACK = 0.0005
+#: it: it absorbs the rounding of floating-point seconds and of the clocks read in a thread,
+#: and Linux's count of the time a thread waited for a CPU, which now and then runs a few
+#: milliseconds over (on a busy machine, a 0.1 s sleep less that count came to 0.0961 s once
+#: in about 2,500 sleeps; a 0.3 s job was once delivered at 0.25 s).
+_QUANTUM_SLACK = 0.005
 #: How many threads the run's default executor (``asyncio.to_thread``) has, on every machine.
 #: Python's own default depends on the number of CPUs (``min(32, cpus + 4)``): fixed here, so a
 #: figure such as "ten calls at once take 0.1 s" is the same on every machine.
