@@ -523,6 +523,7 @@ class GuardedExecute(Execute):
         self._restarts = 0
         self._gave_up: str | None = None
         self._skip: set[int] = set()  # cells that hung or crashed: not replayed
+        self._retried: set[int] = set()  # tests run again in a fresh kernel
         # what went wrong in the last answer cell, and in any course cell, if anything did:
         # a test that then fails says so first ("NameError" alone hides the cause)
         self._broken_answer: tuple[str, str] | None = None
@@ -747,7 +748,20 @@ class GuardedExecute(Execute):
                 await self._recover(cell_index, f"cell {name} hung")
             return cell
         if is_test:
-            await self._judge(cell, name, token)
+            after = await self._ask(f"after_test({token!r})")
+            if after is None and cell_index not in self._retried and not self._gave_up \
+                    and await self._ask("ping()", timeout=5) is None:
+                # the kernel stopped answering: not the answer's fault as far as we can tell
+                # (a hang of the test itself is a timeout above); once, a fresh kernel
+                self._retried.add(cell_index)
+                self.reports.append(f"the kernel stopped answering after test {name}: it "
+                                    "was restarted and the test run again")
+                await self._recover(cell_index, f"the kernel stopped answering after test {name}")
+                if not self._gave_up:
+                    cell.outputs = []
+                    return await self.async_execute_cell(cell, cell_index, execution_count,
+                                                         store_history)
+            self._judge(cell, name, after)
             return cell
         if meta.get("solution"):
             # an answer that stops at an error (not the stub's NotImplementedError: the
@@ -789,8 +803,8 @@ class GuardedExecute(Execute):
             self.reports.append(f"before {what}, what the answers left running could not be "
                                 f"stopped: {thread}")
 
-    async def _judge(self, cell, name: str, token: str) -> None:
-        after = await self._ask(f"after_test({token!r})")
+    def _judge(self, cell, name: str, after: dict | None) -> None:
+        """Score the test ``name`` from what the guard said after it (None: nothing)."""
         errors = [o for o in cell.outputs if o.get("output_type") == "error"]
         for thing in (after or {}).get("stopped", []):
             self.reports.append(f"after test {name}, the grader stopped what the answers left "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -286,19 +287,36 @@ def test_a_cell_timeout_counts_the_kernels_own_time_not_its_wait_for_a_busy_cpu(
     assert not any("cell 1 " in r for r in reports), reports
 
 
+def cell(source: str, **nbgrader):
+    """A code cell, with nbgrader's metadata if any is given."""
+    new = nbformat.v4.new_code_cell(source)
+    if nbgrader:
+        new.metadata["nbgrader"] = {"schema_version": 3, "locked": False, **nbgrader}
+    return new
+
+
+def answer(grade_id: str, source: str):
+    return cell(source, solution=True, grade=False, grade_id=grade_id)
+
+
+def test(grade_id: str, source: str):
+    return cell(source, solution=False, grade=True, grade_id=grade_id, points=1)
+
+
+test.__test__ = False  # a cell maker, not a test
+
+
+def test_errors(nb) -> dict[str, list[str]]:
+    """Each test cell's errors, as "Name: value"."""
+    return {c.metadata["nbgrader"]["grade_id"]: [f"{o.ename}: {o.evalue}" for o in c.outputs
+                                                 if o.output_type == "error"]
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+
+
+test_errors.__test__ = False
+
+
 def test_a_failing_test_first_names_the_cell_that_broke_before_it(tmp_path):
-    def cell(source: str, **nbgrader):
-        new = nbformat.v4.new_code_cell(source)
-        if nbgrader:
-            new.metadata["nbgrader"] = {"schema_version": 3, "locked": False, **nbgrader}
-        return new
-
-    def answer(grade_id: str, source: str):
-        return cell(source, solution=True, grade=False, grade_id=grade_id)
-
-    def test(grade_id: str, source: str):
-        return cell(source, solution=False, grade=True, grade_id=grade_id, points=1)
-
     nb = nbformat.v4.new_notebook(cells=[
         answer("half", "def half(x):\n    return x / 2\n\nprint(half(1) / 0)"),
         test("test_half", "assert half(4) == 3"),
@@ -313,9 +331,7 @@ def test_a_failing_test_first_names_the_cell_that_broke_before_it(tmp_path):
                                  "language": "python"}
     ex = GuardedExecute(timeout=2)
     nb, _ = ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
-    errors = {c.metadata["nbgrader"]["grade_id"]: [f"{o.ename}: {o.evalue}" for o in c.outputs
-                                                   if o.output_type == "error"]
-              for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    errors = test_errors(nb)
     # the answer stopped at an error: said first, the test's own error after it
     assert errors["test_half"] == [
         "AnswerDidNotRun: the answer cell 'half' stopped at an error (ZeroDivisionError: "
@@ -327,3 +343,33 @@ def test_a_failing_test_first_names_the_cell_that_broke_before_it(tmp_path):
         "CourseCellDidNotRun: the course's cell 6 did not finish in 2 s (a blocking call "
         "such as time.sleep?), so this test could not pass",
         "NameError: name 'server' is not defined"], errors
+
+
+def test_a_kernel_that_stops_answering_after_a_test_is_restarted_and_the_test_run_again(
+        tmp_path):
+    class FreezesOnce(GuardedExecute):
+        """The kernel freezes (SIGSTOP) as the first test ends, as if it had hung there."""
+        frozen = 0
+
+        async def _ask(self, call, timeout=None):
+            if call.startswith("after_test") and not FreezesOnce.frozen:
+                FreezesOnce.frozen = self._kernel_pid()
+                os.kill(FreezesOnce.frozen, signal.SIGSTOP)
+            return await super()._ask(call, timeout)
+
+    nb = nbformat.v4.new_notebook(cells=[
+        cell("import asyncio"),
+        answer("one", "def one():\n    return 1"),
+        test("test_one", "assert one() == 1"),
+        answer("two", "def two():\n    return 2"),
+        test("test_two", "assert two() == 2"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    ex = FreezesOnce(timeout=30, guard_timeout=2)
+    nb, _ = ex.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert FreezesOnce.frozen
+    assert test_errors(nb) == {"test_one": [], "test_two": []}
+    assert "the kernel stopped answering after test 'test_one': it was restarted and the " \
+           "test run again" in ex.reports, ex.reports
+    assert not _alive(FreezesOnce.frozen)
