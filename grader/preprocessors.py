@@ -723,7 +723,7 @@ class GuardedExecute(Execute):
             self.reports.append(f"the kernel died in cell {name} ({why}): it scores 0, the "
                                 "kernel was restarted and the rest was graded")
             self._skip.add(cell_index)
-            self._broke(meta, name, f"stopped the kernel ({why})")
+            self._broke(meta, name, f"stopped the kernel ({why}), so this test could not pass")
             await self._recover(cell_index, f"the kernel died in cell {name}")
             return cell
         except CellTimeoutError:  # interrupted, but the kernel never came back
@@ -743,7 +743,7 @@ class GuardedExecute(Execute):
             cell.outputs.append(error_output("CellTimeoutError", why))
             self.reports.append(f"cell {name} {why}: it scores 0 and the rest was graded")
             self._skip.add(cell_index)
-            self._broke(meta, name, why)
+            self._broke(meta, name, f"{why}, so this test could not pass")
             if stuck or await self._ask("ping()", timeout=5) is None:
                 await self._recover(cell_index, f"cell {name} hung")
             return cell
@@ -774,14 +774,14 @@ class GuardedExecute(Execute):
                 value = str(raised.get("evalue", "")).strip()
                 self._broke(meta, name, "stopped at an error (" + printable(
                     f"{raised.get('ename', 'Error')}: {value}" if value else
-                    str(raised.get("ename", "Error")))[:300] + ")")
+                    str(raised.get("ename", "Error")))[:300] + "): fix that first")
         else:
             await self._ask("course_cell_done()")
         return cell
 
     def _broke(self, meta: dict, name: str, what: str) -> None:
         """Remember that the answer cell ``name`` went wrong, or that the course cell
-        ``name`` hung or stopped the kernel, and how."""
+        ``name`` hung or stopped the kernel: ``what`` is said before a test that then fails."""
         if meta.get("solution"):
             self._broken_answer = (name, what)
         elif meta.get("grade"):  # a test: its own outcome says it
@@ -834,10 +834,7 @@ class GuardedExecute(Execute):
                     ("CourseCellDidNotRun", "the course's cell", self._broken_course)):
                 if broken:
                     where, what = broken
-                    cell.outputs.insert(0, error_output(
-                        ename, f"{who} {where} {what}, so this test could not pass"
-                        if what.startswith(("did not finish", "stopped the kernel"))
-                        else f"{who} {where} {what}: fix that first"))
+                    cell.outputs.insert(0, error_output(ename, f"{who} {where} {what}"))
             return
         for o in cell.outputs:  # passed: a warning on stderr does not cost the points
             if o.get("output_type") == "stream" and o.get("name") == "stderr":
@@ -929,17 +926,20 @@ class GuardedExecute(Execute):
             self.reports.append(f"{self._gave_up}: the rest of the notebook was not run")
 
 
+def _schedstat(pid, tid) -> tuple[float, float]:
+    """Seconds the thread ``tid`` of ``pid`` has been running, and ready to run but waiting
+    for a CPU (Linux's scheduler statistics)."""
+    with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+        running, waiting = f.read().split()[:2]
+    return int(running) / 1e9, int(waiting) / 1e9
+
+
 def _cpu(pid) -> float | None:
     """Seconds the kernel's threads have been running *or ready to run* (waiting for a CPU),
     added up: in an endless loop the thread holding the interpreter lock is always one or
     the other, however busy the machine is."""
     try:
-        total = 0
-        for task in os.scandir(f"/proc/{pid}/task"):
-            with open(f"{task.path}/schedstat") as f:
-                running, waiting = f.read().split()[:2]
-            total += int(running) + int(waiting)
-        return total / 1e9
+        return sum(sum(_schedstat(pid, task.name)) for task in os.scandir(f"/proc/{pid}/task"))
     except (OSError, ValueError, TypeError):
         pass
     try:
@@ -954,9 +954,8 @@ def _waited_for_cpu(pid) -> float | None:
     """Seconds the kernel's main thread (the one running the cells) has been ready to run
     but waiting for a CPU, taken by other processes."""
     try:
-        with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
-            return int(f.read().split()[1]) / 1e9
-    except (OSError, ValueError, IndexError, TypeError):
+        return _schedstat(pid, pid)[1]
+    except (OSError, ValueError, TypeError):
         return None
 
 
