@@ -214,7 +214,7 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def _dirs(self) -> dict[str, str]:
         if self._top is None:
-            self._top = tempfile.mkdtemp(prefix="grading-kernel-")
+            self._top = kernel_folder()
         return {k: os.path.join(self._top, k)
                 for k in ("conn", "tmp", "shm", "work", "state", "server")}
 
@@ -327,6 +327,32 @@ class SandboxedKernelManager(AsyncKernelManager):
         if not restart and self._top:
             shutil.rmtree(self._top, ignore_errors=True)
             self._top = None
+
+
+SOCKET_PATH_MAX = 107  # bytes of a Unix socket's path (sockaddr_un.sun_path, less its NUL)
+_SOCKET_NAME = os.path.join("conn", "kernel-99")  # what ZMQ's ipc transport adds to the folder
+
+
+def kernel_folder() -> str:
+    """A new private folder for one grading kernel: its sockets, /tmp, work folder.
+
+    In the temporary folder (``TMPDIR``) if the kernel's socket paths fit there, else in the
+    first of /tmp, /var/tmp and /dev/shm where they fit: ZMQ cannot bind a longer path, and a
+    kernel that cannot bind never answers (a worker started in a deep folder would grade
+    nothing). ``RuntimeError`` naming ``TMPDIR`` if none is short enough."""
+    tried = []
+    for where in (None, "/tmp", "/var/tmp", "/dev/shm"):
+        if where is not None and not os.access(where, os.W_OK | os.X_OK):
+            continue
+        top = tempfile.mkdtemp(prefix="grading-kernel-", dir=where)
+        if len(os.fsencode(os.path.join(top, _SOCKET_NAME))) <= SOCKET_PATH_MAX:
+            return top
+        os.rmdir(top)
+        tried.append(os.path.dirname(top))
+    raise RuntimeError(
+        f"no temporary folder is short enough for a kernel's sockets (at most "
+        f"{SOCKET_PATH_MAX - len(_SOCKET_NAME) - len('/grading-kernel-12345678/')} "
+        f"characters; tried {', '.join(tried)}): set TMPDIR to a short folder")
 
 
 def kernel_reads() -> list[str]:

@@ -9,13 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from grader import sandbox
+from grader import preprocessors, sandbox
 from grader.preprocessors import GuardedExecute, SandboxedKernelManager
 
 pytestmark = pytest.mark.xdist_group("sandbox")
@@ -242,6 +243,25 @@ def test_the_demo_server_is_the_graders_and_out_of_the_kernels_reach(tmp_path):
     assert outs[2] == "['1', '2']", "the server's process is not in the kernel's namespace"
     assert outs[3] == "1", "stop() does not stop the grader's server"
     assert reports == ["sandboxed"], reports
+
+
+def test_a_grader_whose_temporary_folder_is_deep_still_starts_its_kernels(tmp_path,
+                                                                         monkeypatch):
+    """A kernel's sockets are files in its private folder, and a socket's path may not pass
+    107 bytes: under a deep ``TMPDIR`` (a Dask worker's scratch folder, say) no kernel could
+    bind, and grading hung. Its folder goes where the path fits."""
+    deep = tmp_path / ("deep-" * 12) / ("folder-" * 8)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("TMPDIR", str(deep))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # tempfile caches the folder it chose
+    assert len(os.path.join(tempfile.mkdtemp(dir=deep), "conn", "kernel-1")) > 107
+    outs, reports = run(["import os; print(6 * 7, os.path.exists(os.environ['TMPDIR']))"],
+                        tmp_path)
+    assert outs == ["42 True"], outs
+    assert reports[-1].startswith("sandboxed"), reports
+    top = preprocessors.kernel_folder()
+    os.rmdir(top)
+    assert top.startswith("/tmp/grading-kernel-"), top
 
 
 def test_a_grading_kernel_gets_a_ready_font_list_and_plots_without_a_word(tmp_path):
