@@ -31,6 +31,7 @@ grading code) are refused before anything is graded.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata
 import inspect
 import io
@@ -154,6 +155,16 @@ def check_versions(client) -> None:
             "the Dask cluster's software differs from this machine's, so its grades could "
             "differ; nothing was graded. Install the same versions everywhere (the same "
             "checkout of the course, pip install '.[cluster]'):\n  " + "\n  ".join(problems))
+
+
+def dask_setup(worker=None) -> None:
+    """Dask's preload hook: ``dask worker --preload grader.cluster`` imports nbgrader and the
+    grading code when the worker starts (2-3 s per worker process), not in the first
+    grading run that reaches it."""
+    from .pool import PRELOAD
+
+    for name in PRELOAD:
+        importlib.import_module(name)
 
 
 def sandbox_problem() -> str | None:
@@ -490,13 +501,15 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
                 for slot in list(slots.values()):
                     feed(slot)
                 running = [s.running[1] for s in slots.values() if s.running]
+                polled = time.monotonic()
                 if running:
-                    try:
-                        wait(running, timeout=POLL, return_when="FIRST_COMPLETED")
+                    try:  # wait() finds its client as the current one, not in its futures
+                        with client.as_current():
+                            wait(running, timeout=POLL, return_when="FIRST_COMPLETED")
                     except Exception:  # timed out, or the scheduler is unreachable
                         pass
-                else:
-                    time.sleep(POLL)
+                if not any(f.done() for f in running):  # a wait() that failed at once
+                    time.sleep(max(0.0, POLL - (time.monotonic() - polled)))  # is no spin
                 for slot in list(slots.values()):
                     if slot.running is not None and slot.running[1].done():
                         finished(slot)

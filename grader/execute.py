@@ -392,13 +392,23 @@ class OutOfTime(BaseException):
 
 @contextlib.contextmanager
 def cpu_time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`OutOfTime` in the block once this process has used ``seconds`` of CPU
-    time in it (a ``SIGPROF`` timer). CPU time, not wall-clock time: a busy machine slows
-    the work down but does not use up its allowance. Regular expressions check for signals
-    as they run, so even one that backtracks is stopped. No bound outside the main thread
-    (signals reach only that one) or with ``seconds`` 0."""
-    if not seconds or seconds <= 0 or not hasattr(signal, "setitimer") \
-            or threading.current_thread() is not threading.main_thread():
+    """Raise :class:`OutOfTime` in the block once it has used ``seconds`` of CPU time. CPU
+    time, not wall-clock time: a busy machine slows the work down but does not use up its
+    allowance. No bound with ``seconds`` 0.
+
+    In the main thread (the pool's workers) a ``SIGPROF`` timer counts the process's time;
+    regular expressions check for signals as they run, so even one that backtracks is
+    stopped. In another thread (a Dask worker's task) a watch counts that thread's own time
+    and raises the exception in it, between two Python instructions: one call into C (a
+    single regular expression) runs to its end first."""
+    if not seconds or seconds <= 0:
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        with _thread_cpu_time_limit(seconds):
+            yield
+        return
+    if not hasattr(signal, "setitimer"):
         yield
         return
 
@@ -414,6 +424,47 @@ def cpu_time_limit(seconds: float) -> Iterator[None]:
             signal.setitimer(signal.ITIMER_PROF, 0)
         finally:
             signal.signal(signal.SIGPROF, old)
+
+
+_WATCH_EVERY = 0.02  # seconds of the clock between two looks at a thread's CPU time
+
+
+@contextlib.contextmanager
+def _thread_cpu_time_limit(seconds: float) -> Iterator[None]:
+    """:func:`cpu_time_limit` for a thread other than the main one."""
+    import ctypes
+
+    tid = threading.get_ident()
+    clock = time.pthread_getcpuclockid(tid)
+    begun = time.clock_gettime(clock)
+    lock = threading.Lock()
+    inside = True
+    done = threading.Event()
+    raise_in = ctypes.pythonapi.PyThreadState_SetAsyncExc  # (thread, exception or NULL)
+
+    def watch() -> None:
+        while not done.wait(_WATCH_EVERY):
+            with lock:
+                if not inside:
+                    return
+                try:
+                    used = time.clock_gettime(clock) - begun
+                except OSError:  # the thread is gone
+                    return
+                if used >= seconds:  # once: the watch ends here
+                    raise_in(ctypes.c_ulong(tid), ctypes.py_object(OutOfTime))
+                    return
+
+    watcher = threading.Thread(target=watch, name="cpu-time-limit", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        with lock:
+            inside = False
+        done.set()
+        watcher.join()
+        raise_in(ctypes.c_ulong(tid), None)  # raised as the block ended, not yet seen: void
 
 
 def _file_resources(resources: dict, filename: str) -> dict:

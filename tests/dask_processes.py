@@ -34,7 +34,8 @@ class DaskProcesses:
                         self.address.rsplit(":", 1)[1], "--no-dashboard"], "scheduler")
             cmd = [str(DASK), "worker", self.address, "--nworkers", str(workers),
                    "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard",
-                   "--local-directory", str(self.tmp / "dask-space")]
+                   "--local-directory", str(self.tmp / "dask-space"),
+                   "--preload", "grader.cluster"]  # as the README launches them
             self.start(cmd + (["--preload", str(preload)] if preload else []), "workers")
         except BaseException:
             self.close()

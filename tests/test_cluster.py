@@ -7,6 +7,7 @@ with what was saved kept; a worker of another version is refused."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -41,6 +42,13 @@ def autograde(root: Path, *flags: str, wait: bool = True):
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time a process has used so far (user and system, from /proc)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def scores(root: Path, assignment: str) -> dict:
@@ -211,7 +219,11 @@ def test_a_worker_killed_mid_submission_costs_one_more_try_then_a_clear_loss(
                 return running_on(client, f"-{TINY}-hal-{attempt}-")
 
             worker = wait_for(hal_running, 90)
-            time.sleep(1.5)  # it is in its notebook now (or booting its kernel)
+            cpu = cpu_seconds(run.pid)
+            time.sleep(3 if attempt == 1 else 1.5)  # it is in its notebook now (or booting)
+            if attempt == 1:  # the grading process waits on its workers; it does not spin
+                used = cpu_seconds(run.pid) - cpu
+                assert used < 0.75, f"the grading process used {used:.2f} s of CPU in 3 s"
             assert worker not in killed  # tried again on another worker
             pid = client.run(os.getpid, workers=[worker])[worker]
             os.kill(pid, signal.SIGKILL)
@@ -239,6 +251,32 @@ def test_a_worker_killed_mid_submission_costs_one_more_try_then_a_clear_loss(
     procs.wait_ready(client)  # the nannies bring the killed workers back for the next test
 
 
+def test_a_submission_too_long_to_check_fails_alone_on_dask_as_with_the_pool(
+        released, dask_cluster, tmp_path):  # noqa: F811
+    """The bound of CPU time before the kernel holds in a Dask worker's task thread too."""
+    procs, _ = dask_cluster
+    root = copy_tree(released, tmp_path / "course")
+    with open(root / "nbgrader_config.py", "a") as f:
+        f.write("\nc.SubmittedNotebooks.max_prepare_seconds = 1\n")
+    submit_case(root, TINY, "sol", "solved")
+    nb = course.fill_answers(nbformat.read(course.release_notebook(TINY, root), as_version=4),
+                             dict(TINY_CASES["solved"],
+                                  double=TINY_CASES["solved"]["double"] + "\n" * 9_000_000))
+    path = root / "grading" / "submitted" / "huge" / TINY / f"{TINY}.ipynb"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(nb))  # 18 MB, under the size limit; seconds of CPU to check
+    proc = autograde(root, "--scheduler", procs.address)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "1 graded, 1 failed" in proc.stdout, proc.stdout
+    rec = records.load(root, TINY, "huge")
+    assert rec.failure == (
+        f"grading/submitted/huge/{TINY}/{TINY}.ipynb cannot be graded: reading and checking it "
+        "took more than 1 s of CPU time, the limit before its kernel starts "
+        "(c.SubmittedNotebooks.max_prepare_seconds in nbgrader_config.py)"), rec.failure
+    assert rec.failed_before_kernel
+    assert {k: v["score"] for k, v in scores(root, TINY)[(TINY, "sol")].items()} == TINY_FULL
+
+
 def test_a_scheduler_that_goes_away_stops_the_run_keeping_what_was_saved_for_the_next(
         released, tmp_path, tmp_path_factory):  # noqa: F811
     root = copy_tree(released, tmp_path / "course")
@@ -246,8 +284,6 @@ def test_a_scheduler_that_goes_away_stops_the_run_keeping_what_was_saved_for_the
     for student in students:
         submit_case(root, TINY, student, None if student == "hal" else "solved",
                     answers=SLOW_ON_DASK if student == "hal" else None)
-    # a short folder: the kernels' ZMQ sockets are files in the workers' TMPDIR, and a
-    # socket's path may not be longer than 107 bytes (this test's tmp_path is too long)
     with dask_processes(tmp_path_factory.mktemp("dask")) as procs:
         client = procs.client()
         try:

@@ -320,6 +320,38 @@ def test_the_time_bound_stops_even_a_backtracking_regular_expression():
     assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
 
 
+def test_the_time_bound_holds_in_a_thread_that_is_not_the_main_one():
+    """A Dask worker prepares a submission in a thread of its own, where no signal reaches:
+    there the bound counts that thread's CPU time and stops Python code; it does not count
+    time asleep, and it never strikes after its block."""
+    import threading
+
+    seen: dict[str, object] = {}
+
+    def work() -> None:
+        start = time.thread_time()
+        try:
+            with cpu_time_limit(0.3):
+                while True:
+                    pass
+        except OutOfTime:
+            seen["stopped after"] = time.thread_time() - start
+        with cpu_time_limit(0.3):
+            time.sleep(0.6)  # the clock runs, the thread's CPU time does not
+        for _ in range(200):  # blocks that end in time leave nothing pending behind them
+            with cpu_time_limit(0.3):
+                sum(range(1000))
+        time.sleep(0.1)  # where a late raise would land
+        seen["ended"] = True
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert seen.get("ended") is True, seen
+    assert 0.3 <= seen["stopped after"] < 2, seen
+
+
 def test_a_method_named_like_a_builtin_is_not_taken_for_exec_or_eval():
     """``re.compile(...)`` or ``self.eval(...)`` is ordinary code; ``eval(...)`` is flagged."""
     assert integrity.suspicious('find = re.compile(r"<title>").search\nmodel.eval(x)\n') == []
