@@ -168,11 +168,25 @@ def routes_arg(text: str) -> list[str]:
 
 def grade_ours(root: Path, env: dict, *flags: str) -> tuple[float, subprocess.CompletedProcess]:
     """``python -m grader autograde`` on the class in ``root``: (seconds, the process)."""
-    t = time.time()
+    t = STARTED[root] = time.time()
     proc = subprocess.run([sys.executable, "-m", "grader", "autograde", "--course", str(root),
                            "--no-progress", "--timing", *flags], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     return time.time() - t, proc
+
+
+def grading_span(root: Path) -> tuple[float, float] | None:
+    """(start-up, grading) seconds of the last run on ``root``: from the command's start to
+    the first kernel's start, and from there to the last grade, read from the records."""
+    graded = [r for r in records.load_all(root) if r.status == records.GRADED]
+    started = STARTED.get(root)
+    if not graded or started is None:
+        return None
+    first = min(r.finished - r.seconds for r in graded)
+    return first - started, max(r.finished for r in graded) - first
+
+
+STARTED: dict[Path, float] = {}  # when grade_ours started the command on each class
 
 
 def timing_lines(proc: subprocess.CompletedProcess) -> list[str]:
@@ -334,6 +348,17 @@ def main(argv=None) -> int:
                     ratio = seconds[route] / pool
                     line += (f"   overhead against the pool x{ratio:.2f} "
                              f"({100 * (ratio - 1):+.0f}% per notebook)")
+                print(line)
+        spans = {r: grading_span(roots[r]) for r in routes if r != "nbgrader"}
+        if "pool" in spans and len(spans) > 1 and all(spans.values()):
+            print("  once grading has started (first kernel start to last grade, from the "
+                  "records; what a run's start-up adds is left out):")
+            for route, (start_up, span) in spans.items():
+                line = (f"    {route:<9} {span / n:6.2f} s/notebook, after {start_up:.1f} s "
+                        "of start-up")
+                if route != "pool":
+                    ratio = span / spans["pool"][1]
+                    line += f"   x{ratio:.2f} the pool's ({100 * (ratio - 1):+.0f}%)"
                 print(line)
         if "nbgrader" in routes:
             print(f"  bare kernel, 1 at once {bare_one:5.2f} s/notebook")
