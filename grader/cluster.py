@@ -374,11 +374,12 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
                     course_files = None
             return course_files
 
-        def _alive() -> set[str]:
+        def _alive() -> set[str] | None:
+            """The scheduler's workers now; None if the scheduler does not answer."""
             try:
-                return set(_workers(client))
+                return set(_workers(client)) if client.status == "running" else None
             except Exception:
-                return set()
+                return None
 
         bar = ag._bar(len(todo))
         pending = deque(todo)
@@ -472,11 +473,14 @@ def grade(ag, gb, todo, summary, target: Target) -> None:
                 if future.cancelled() or type(exc).__name__ in ("KilledWorker",
                                                                 "FutureCancelledError",
                                                                 "CancelledError"):
-                    if client.status != "running" or course() is None:
+                    # Asked of the scheduler itself: when every worker has died, the course
+                    # files died with them, but the scheduler is there and the try counts.
+                    alive = _alive()
+                    if alive is None:
                         retry.appendleft(task)  # the scheduler is gone, not the worker
                         task.tries -= 1
                         return
-                    if slot.address in _alive() and task.bounced < TRIES:
+                    if slot.address in alive and task.bounced < TRIES:
                         task.tries -= 1  # not its fault: its worker lives; again
                         task.bounced += 1
                         retry.appendleft(task)
