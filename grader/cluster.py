@@ -63,6 +63,9 @@ POLL = 0.5
 PACKAGES = ("dask", "distributed", "cloudpickle", "msgpack", "tornado", "nbgrader", "nbclient",
             "nbconvert", "nbformat", "jupyter_client", "ipykernel", "looptime")
 SCHEDULER_PACKAGES = ("dask", "distributed", "cloudpickle", "msgpack", "tornado")
+# A worker unpacks each submission with tarfile's "data" filter (nothing outside its folder,
+# no devices or links out): Python 3.11.4 and newer; 3.11.0-3.11.3 would fail every one.
+SAFE_UNPACK = "tarfile's data filter (Python 3.11.4 or newer)"
 
 
 @dataclass
@@ -114,10 +117,23 @@ def versions() -> dict[str, str]:
                 out[name] = importlib.metadata.version(name)
             except importlib.metadata.PackageNotFoundError:
                 out[name] = "not installed"
+    out[SAFE_UNPACK] = "yes" if hasattr(tarfile, "data_filter") else "no"
     code = hashlib.sha256()
     for path in sorted(Path(__file__).parent.glob("*.py")):
         code.update(path.name.encode() + b"\0" + path.read_bytes())
     out["the course's grading code"] = code.hexdigest()[:12]
+    return out
+
+
+def pins() -> list[str]:
+    """``name==version`` of each package a worker must share with this machine: pip
+    constraints for the workers' image (``python -m grader.cluster > constraints.txt``)."""
+    out = []
+    for name in PACKAGES:
+        try:
+            out.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
     return out
 
 
@@ -150,6 +166,8 @@ def check_versions(client) -> None:
     for worker, there in sorted(theirs.items()):
         problems += [f"worker {worker}: {d}"
                      for d in differences(here, there, list(here))]
+        if there.get(SAFE_UNPACK) != "yes" and here.get(SAFE_UNPACK) == there.get(SAFE_UNPACK):
+            problems.append(f"worker {worker}: no {SAFE_UNPACK}")
     if problems:
         raise SetupError(
             "the Dask cluster's software differs from this machine's, so its grades could "
@@ -559,3 +577,7 @@ def _short(exc: BaseException) -> str:
 
     return printable(short(exc))
 
+
+if __name__ == "__main__":  # pip constraints for a worker image (deploy/kubernetes/Dockerfile)
+    print(f"# python {'.'.join(platform.python_version_tuple()[:2])}: the workers' Python")
+    print("\n".join(pins()))

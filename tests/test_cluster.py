@@ -342,16 +342,24 @@ def test_a_scheduler_that_goes_away_stops_the_run_keeping_what_was_saved_for_the
         assert records.load(root, TINY, student).status == records.GRADED
 
 
+@pytest.mark.parametrize("other, said", [
+    # a worker whose Dask says it is another one
+    ("import distributed\ndistributed.__version__ = '2000.1.0'\n", "distributed 2000.1.0 (here"),
+    # a worker whose Python (3.11.0-3.11.3) cannot unpack a submission safely
+    ("import tarfile\nvars(tarfile).pop('data_filter', None)\n",
+     "tarfile's data filter (Python 3.11.4 or "
+     "newer) no (here yes)"),
+], ids=["dask", "python"])
 def test_workers_of_another_version_are_refused_before_anything_is_graded(
-        released, tmp_path):  # noqa: F811
+        released, tmp_path, other, said):  # noqa: F811
     root = copy_tree(released, tmp_path / "course")
     submit_case(root, TINY, "ann", "solved")
-    preload = tmp_path / "other_version.py"  # a worker whose Dask says it is another one
-    preload.write_text("import distributed\ndistributed.__version__ = '2000.1.0'\n")
+    preload = tmp_path / "other_version.py"
+    preload.write_text(other)
     with dask_processes(tmp_path / "dask", workers=1, preload=preload) as procs:
         proc = autograde(root, "--scheduler", procs.address)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "distributed 2000.1.0 (here" in proc.stderr, proc.stderr
+    assert said in proc.stderr, proc.stderr
     assert "nothing was graded" in proc.stderr
     assert records.load(root, TINY, "ann") is None
     assert scores(root, TINY) == {}
@@ -364,3 +372,18 @@ def test_the_dask_options_are_checked_before_anything_runs(released, tmp_path): 
     assert both.returncode == 2 and "exclude each other" in both.stderr
     assert records.load(root, TINY, "ann") is None
 
+
+
+def test_the_workers_image_is_pinned_to_what_the_version_check_compares():
+    """``python -m grader.cluster`` writes the pip constraints of a worker image: the
+    versions of this machine that the check before a Dask run compares, no more."""
+    from grader import cluster
+
+    out = subprocess.run([sys.executable, "-m", "grader.cluster"], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    lines = [line for line in out.splitlines() if not line.startswith("#")]
+    pinned = dict(line.split("==") for line in lines)
+    here = cluster.versions()
+    assert pinned == {name: here[name] for name in cluster.PACKAGES
+                      if here[name] != "not installed"}
+    assert {"dask", "distributed", "nbgrader", "ipykernel"} <= set(pinned)
