@@ -238,7 +238,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         launcher = [sys.executable, "-m", "grader.sandbox",
                     "--memory", str(self.memory_limit), "--procs", str(self.process_limit),
                     "--file-size", str(self.file_size_limit), "--cgroup", self._cgroup,
-                    "--state", dirs["state"]]
+                    "--state", dirs["state"], "--parent", str(os.getpid())]
         env = dict(kw.get("env") or os.environ)
         if self.sandbox:  # MPLCONFIGDIR: see kernel_env()
             seed_font_cache(os.path.join(dirs["tmp"], ".matplotlib"), chown=os.getuid() == 0)

@@ -337,7 +337,10 @@ class Launcher:
         _set_limits(args)
         env_note = "sandboxed" if not missing else "sandboxed, except: " + "; ".join(missing)
         command = [a.replace("@GRADER_SANDBOX@", env_note) for a in self.command]
-        self.parent = os.getppid()  # the grading process: when it goes, the kernel goes
+        # the grading process: when it goes, the kernel goes. Named by the grading process
+        # itself: if it died while this launcher was starting, os.getppid() would already
+        # name init (or a subreaper), which never goes, and the kernel would outlive it
+        self.parent = args.parent or os.getppid()
         info_r, info_w = os.pipe()
         bwrap = command[:1] + ["--info-fd", str(info_w)] + command[1:]
         child = subprocess.Popen(bwrap, pass_fds=(info_w,), start_new_session=True,
@@ -476,6 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file-size", type=int, default=0)
     parser.add_argument("--cgroup", default="")
     parser.add_argument("--state", default="", help="folder to write the kernel's pid to")
+    parser.add_argument("--parent", type=int, default=0,
+                        help="the grading process's pid (default: this process's parent)")
     parser.add_argument("--demo-port", type=int, default=0)
     parser.add_argument("--server-dir", default="",
                         help="folder for the demo server's sandbox (none: no sandbox)")

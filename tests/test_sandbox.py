@@ -225,6 +225,67 @@ def test_a_grading_process_killed_outright_takes_its_kernels_with_it(tmp_path):
             grading.kill()
 
 
+DIES_AT_ONCE = """
+import os, subprocess, sys
+from jupyter_core.utils import run_sync
+from grader.preprocessors import SandboxedKernelManager
+
+started = subprocess.Popen.__init__
+
+def start(self, args, *rest, **kw):
+    if "grader.sandbox" in args and "--" in args:  # a kernel's launcher, as started...
+        cut = args.index("--")  # ...with a sandbox that waits instead of a kernel
+        args = args[:cut + 1] + ["/usr/bin/bwrap", "--die-with-parent", "--unshare-pid",
+                                 "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                                 "sleep", sys.argv[2]]
+        started(self, args, *rest, **kw)
+        print(self.pid, flush=True)
+        os._exit(0)  # before the launcher has even started Python
+    started(self, args, *rest, **kw)
+
+subprocess.Popen.__init__ = start
+km = SandboxedKernelManager(kernel_name="python3")
+run_sync(km.start_kernel)(cwd=sys.argv[1])
+"""
+
+
+def test_a_grading_process_that_dies_as_its_kernel_starts_takes_the_kernel_with_it(tmp_path):
+    """A worker stopped while it launches the next submission's kernel (Ctrl-C, a lost Dask
+    worker) is gone before the launcher can see who started it: the launcher is told, and
+    ends its sandbox. Before, it took init for its parent and lived on, holding the
+    grading command's output open."""
+    import time
+
+    marker = "617.25"  # seconds of sleep: a number no other process has on its command line
+    grading = subprocess.Popen([sys.executable, "-c", DIES_AT_ONCE, str(tmp_path), marker],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                               cwd=COURSE)
+    with grading.stdout:  # an orphaned launcher would hold this pipe open: read one line
+        launcher = int(grading.stdout.readline())
+    grading.wait(60)
+
+    def left() -> list[int]:
+        """the launcher, and the sandbox it started"""
+        found = [launcher] if _alive(launcher) else []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes() \
+                        and _alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+        return sorted(set(found))
+
+    deadline = time.monotonic() + 30
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    try:
+        assert not left(), "the kernel's launcher or sandbox outlived the grading process"
+    finally:
+        for pid in left():
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_the_demo_server_is_the_graders_and_out_of_the_kernels_reach(tmp_path):
     """Grading kernels reach the course's demo server on their own loopback; it runs outside
     their sandbox, so its counters cannot be rewritten, and a kernel cannot stop it."""
