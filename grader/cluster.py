@@ -113,10 +113,7 @@ def versions() -> dict[str, str]:
            "dask": dask.__version__, "distributed": distributed.__version__}
     for name in PACKAGES:
         if name not in out:
-            try:
-                out[name] = importlib.metadata.version(name)
-            except importlib.metadata.PackageNotFoundError:
-                out[name] = "not installed"
+            out[name] = _installed(name) or "not installed"
     out[SAFE_UNPACK] = "yes" if hasattr(tarfile, "data_filter") else "no"
     code = hashlib.sha256()
     for path in sorted(Path(__file__).parent.glob("*.py")):
@@ -125,16 +122,18 @@ def versions() -> dict[str, str]:
     return out
 
 
+def _installed(name: str) -> str | None:
+    """The installed version of a package (None: not installed)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def pins() -> list[str]:
     """``name==version`` of each package a worker must share with this machine: pip
     constraints for the workers' image (``python -m grader.cluster > constraints.txt``)."""
-    out = []
-    for name in PACKAGES:
-        try:
-            out.append(f"{name}=={importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return out
+    return [f"{name}=={version}" for name in PACKAGES if (version := _installed(name))]
 
 
 def differences(here: dict[str, str], there: dict[str, str], keys) -> list[str]:
