@@ -166,6 +166,9 @@ def routes_arg(text: str) -> list[str]:
     return list(dict.fromkeys(routes))
 
 
+STARTED: dict[Path, float] = {}  # when grade_ours started the command on each class
+
+
 def grade_ours(root: Path, env: dict, *flags: str) -> tuple[float, subprocess.CompletedProcess]:
     """``python -m grader autograde`` on the class in ``root``: (seconds, the process)."""
     t = STARTED[root] = time.time()
@@ -184,9 +187,6 @@ def grading_span(root: Path) -> tuple[float, float] | None:
         return None
     first = min(r.finished - r.seconds for r in graded)
     return first - started, max(r.finished for r in graded) - first
-
-
-STARTED: dict[Path, float] = {}  # when grade_ours started the command on each class
 
 
 def timing_lines(proc: subprocess.CompletedProcess) -> list[str]:
